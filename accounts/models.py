@@ -1,0 +1,100 @@
+"""Users (email login) and their API keys.
+
+A key is ``sk-<prefix>-<secret>``. Only the prefix (public, unique, indexed) and the SHA-256
+of the whole key are stored; the key itself is shown once at creation and never again.
+"""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> "User":
+        if not email:
+            raise ValueError("email is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    is_api_enabled = models.BooleanField(
+        default=True, help_text="When off, every key of this user is refused (403 api_disabled)."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ApiKey(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64, help_text="SHA-256 hex of the whole key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    is_disabled = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    monthly_limit = models.BigIntegerField(
+        null=True, blank=True, help_text="Spend limit per calendar month (UTC), in credits."
+    )
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Public ids or aliases; empty allows every model."
+    )
+    allowed_ips = models.JSONField(
+        default=list, blank=True, help_text="CIDRs; empty allows every address."
+    )
+    rate_limit_rpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute; empty: no limit."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (sk-{self.prefix}-…)"
+
+    @property
+    def display(self) -> str:
+        return f"sk-{self.prefix}-…"
+
+
+class ApiKeyEvent(models.Model):
+    """Audit row written in the same transaction as the change it records."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        REVOKED = "revoked"
+        UPDATED = "updated"
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.api_key_id}"

@@ -1,0 +1,239 @@
+"""Every write to money. Each function is one short transaction made of conditional updates
+whose row counts decide; no balance is ever read, changed in Python and written back.
+
+Amounts are integer credits (1,000,000 credits = 1 USD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
+from config.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+class InsufficientCredits(ApiError):
+    def __init__(self, message: str = "Insufficient credits") -> None:
+        super().__init__(402, "insufficient_credits", message)
+
+
+class KeyLimitExceeded(ApiError):
+    def __init__(self, message: str = "The key's monthly spend limit is reached") -> None:
+        super().__init__(402, "key_limit_exceeded", message)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRef:
+    """What settle and release need to know of a hold, without reloading it."""
+
+    id: int
+    account_id: int
+    api_key_id: int | None
+    month: dt.date | None
+    amount: int
+    request_id: str
+
+
+def month_start(now: dt.datetime | None = None) -> dt.date:
+    now = now or timezone.now()
+    return now.date().replace(day=1)
+
+
+def _account_apply(*, account_id: int, delta_balance: int, delta_held: int) -> int:
+    """Add to balance and held in one statement; returns the new balance."""
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s, held = held + %s, updated_at = %s "  # noqa: S608
+            "WHERE id = %s RETURNING balance",
+            [delta_balance, delta_held, timezone.now(), account_id],
+        )
+        return int(cursor.fetchone()[0])
+
+
+@transaction.atomic
+def credits_reserve(
+    *,
+    account_id: int,
+    api_key_id: int | None,
+    monthly_limit: int | None,
+    amount: int,
+    request_id: str,
+    ttl_seconds: int,
+) -> HoldRef:
+    """Hold ``amount`` credits for one request: the account must have ``amount`` available
+    and, if the key has a monthly limit, the key's month must have room for it."""
+    if amount <= 0:
+        raise ValueError("a hold is positive")
+    updated = CreditAccount.objects.filter(pk=account_id, balance__gte=F("held") + amount).update(
+        held=F("held") + amount
+    )
+    if not updated:
+        raise InsufficientCredits(
+            f"Insufficient credits: this request needs up to {amount} credits held"
+        )
+    month = None
+    if monthly_limit is not None and api_key_id is not None:
+        month = month_start()
+        if not _key_spend_hold(api_key_id, month, monthly_limit, amount):
+            raise KeyLimitExceeded(
+                f"The key's monthly spend limit of {monthly_limit} credits leaves no room "
+                f"for this request (up to {amount} credits)"
+            )
+    hold = Hold.objects.create(
+        account_id=account_id,
+        api_key_id=api_key_id,
+        month=month,
+        amount=amount,
+        request_id=request_id,
+        expires_at=timezone.now() + dt.timedelta(seconds=ttl_seconds),
+    )
+    return HoldRef(
+        id=hold.id,
+        account_id=account_id,
+        api_key_id=api_key_id,
+        month=month,
+        amount=amount,
+        request_id=request_id,
+    )
+
+
+def _key_spend_hold(api_key_id: int, month: dt.date, limit: int, amount: int) -> bool:
+    def attempt() -> int:
+        return KeySpend.objects.filter(
+            api_key_id=api_key_id, month=month, spent__lte=limit - amount - F("held")
+        ).update(held=F("held") + amount)
+
+    if attempt():
+        return True
+    if KeySpend.objects.filter(api_key_id=api_key_id, month=month).exists():
+        return False
+    KeySpend.objects.bulk_create(
+        [KeySpend(api_key_id=api_key_id, month=month)], ignore_conflicts=True
+    )
+    return bool(attempt())
+
+
+def _hold_close(hold: HoldRef) -> bool:
+    """Delete the hold row; True if this caller closed it (and so owns its accounting)."""
+    deleted, _ = Hold.objects.filter(pk=hold.id).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
+    """Charge ``cost`` for the request that owns ``hold`` and release the hold.
+
+    The charge never exceeds the hold (the upper bound the request was admitted with), so
+    the balance cannot go below zero. If the hold was already released (the sweeper took a
+    request that outlived its TTL), the charge is taken only from what is still available.
+    """
+    charge = max(0, min(cost, hold.amount))
+    if cost > hold.amount:
+        log.warning(
+            "cost %s above hold %s for %s; charged the hold", cost, hold.amount, hold.request_id
+        )
+    if _hold_close(hold):
+        balance = _account_apply(
+            account_id=hold.account_id, delta_balance=-charge, delta_held=-hold.amount
+        )
+        if hold.month is not None:
+            KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
+                held=F("held") - hold.amount, spent=F("spent") + charge
+            )
+    else:
+        charge, balance = _charge_late(hold, charge)
+    return LedgerEntry.objects.create(
+        account_id=hold.account_id,
+        api_key_id=hold.api_key_id,
+        amount=-charge,
+        kind=LedgerEntry.Kind.USAGE,
+        reference=hold.request_id,
+        balance_after=balance,
+        memo=memo[:200],
+    )
+
+
+def _charge_late(hold: HoldRef, charge: int) -> tuple[int, int]:
+    log.warning("settling %s after its hold was released", hold.request_id)
+    account = CreditAccount.objects.select_for_update().get(pk=hold.account_id)
+    charge = max(0, min(charge, account.balance - account.held))
+    balance = _account_apply(account_id=hold.account_id, delta_balance=-charge, delta_held=0)
+    if hold.month is not None and charge:
+        KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
+            spent=F("spent") + charge
+        )
+    return charge, balance
+
+
+@transaction.atomic
+def credits_release(*, hold: HoldRef) -> bool:
+    """Release a hold without charging. False if it was already closed."""
+    if not _hold_close(hold):
+        return False
+    _account_apply(account_id=hold.account_id, delta_balance=0, delta_held=-hold.amount)
+    if hold.month is not None:
+        KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
+            held=F("held") - hold.amount
+        )
+    return True
+
+
+def holds_sweep(*, now: dt.datetime | None = None) -> int:
+    """Release every hold past its expiry (its request died); returns how many."""
+    now = now or timezone.now()
+    released = 0
+    for h in Hold.objects.filter(expires_at__lt=now).order_by("pk")[:1000]:
+        ref = HoldRef(
+            id=h.id,
+            account_id=h.account_id,
+            api_key_id=h.api_key_id,
+            month=h.month,
+            amount=h.amount,
+            request_id=h.request_id,
+        )
+        if credits_release(hold=ref):
+            released += 1
+            log.warning(
+                "released expired hold %s of %s credits (request %s)", h.id, h.amount, h.request_id
+            )
+    return released
+
+
+@transaction.atomic
+def credits_grant(
+    *,
+    user_id: int,
+    amount: int,
+    kind: str = LedgerEntry.Kind.GRANT,
+    reference: str = "",
+    memo: str = "",
+) -> LedgerEntry:
+    """Add (or, negative, take away) credits through the ledger. Taking away never goes below
+    what is available; a reference makes the grant idempotent (unique per kind)."""
+    account, _ = CreditAccount.objects.get_or_create(user_id=user_id)
+    if amount < 0:
+        updated = CreditAccount.objects.filter(
+            pk=account.pk, balance__gte=F("held") - amount
+        ).update(balance=F("balance") + amount)
+        if not updated:
+            raise InsufficientCredits("Cannot take away more than the available credits")
+        balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
+    else:
+        balance = _account_apply(account_id=account.pk, delta_balance=amount, delta_held=0)
+    return LedgerEntry.objects.create(
+        account_id=account.pk,
+        amount=amount,
+        kind=kind,
+        reference=reference,
+        memo=memo[:200],
+        balance_after=balance,
+    )

@@ -1,0 +1,105 @@
+"""The model registry: providers, public models (the whitelist), aliases and routes.
+
+Prices are ``Decimal`` USD per 1M tokens, which is exactly credits per token
+(1,000,000 credits = 1 USD); per-request and per-image prices are USD, stored as credits
+per unit after conversion by :func:`catalog.selectors.model_resolve`. A null token price
+means "use the fallback price setting"; zero means free.
+"""
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+PRICE = {
+    "max_digits": 18,
+    "decimal_places": 9,
+    "null": True,
+    "blank": True,
+    "validators": [MinValueValidator(0)],
+}
+
+
+class Provider(models.Model):
+    class Dialect(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic"
+        SANDBOX = "sandbox", "Sandbox (local, free, no network)"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    dialect = models.CharField(max_length=16, choices=Dialect.choices)
+    base_url = models.URLField(
+        blank=True,
+        help_text="As the provider's own SDK takes it: https://api.openai.com/v1 for OpenAI-"
+        "compatible upstreams, https://api.anthropic.com for Anthropic.",
+    )
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the API key (never the key itself).",
+    )
+    is_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Model(models.Model):
+    public_id = models.CharField(max_length=200, unique=True, help_text="e.g. openai/gpt-5.5")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    input_modalities = models.JSONField(default=list, blank=True)
+    output_modalities = models.JSONField(default=list, blank=True)
+    context_length = models.PositiveIntegerField(default=128_000)
+    max_output_tokens = models.PositiveIntegerField(default=16_384)
+    supported_parameters = models.JSONField(default=list, blank=True)
+    price_prompt = models.DecimalField("prompt USD / 1M tokens", **PRICE)
+    price_completion = models.DecimalField("completion USD / 1M tokens", **PRICE)
+    price_cache_read = models.DecimalField("cache read USD / 1M tokens", **PRICE)
+    price_request = models.DecimalField("USD per request", **PRICE)
+    price_image = models.DecimalField("USD per image", **PRICE)
+    is_enabled = models.BooleanField(
+        default=True, help_text="The whitelist: only enabled models are listed and served."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class ModelAlias(models.Model):
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        verbose_name_plural = "model aliases"
+
+    def __str__(self) -> str:
+        return self.alias
+
+
+class Route(models.Model):
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="routes")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="routes")
+    upstream_model = models.CharField(max_length=200)
+    priority = models.IntegerField(default=0, help_text="Higher is tried first.")
+    weight = models.PositiveIntegerField(default=1, help_text="Share within a priority group.")
+    is_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "provider", "upstream_model"],
+                name="route_unique_model_provider_upstream",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} -> {self.provider}:{self.upstream_model}"

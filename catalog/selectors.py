@@ -1,0 +1,177 @@
+"""Reads of the registry. The hot path reads a per-process snapshot of the whole catalog.
+
+The snapshot is rebuilt when this process changes the registry (signals) and at the latest
+``GATEWAY_CATALOG_TTL_SECONDS`` after it was built, so an admin's change reaches every
+process within that time without a query per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+
+from catalog.models import Model, Provider, Route
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Credits per token (prompt, completion, cache_read) and credits per unit (request,
+    image). 1,000,000 credits = 1 USD."""
+
+    prompt: Decimal
+    completion: Decimal
+    cache_read: Decimal
+    request: Decimal
+    image: Decimal
+
+    @property
+    def is_free(self) -> bool:
+        return not any((self.prompt, self.completion, self.cache_read, self.request, self.image))
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            k: str(getattr(self, k))
+            for k in ("prompt", "completion", "cache_read", "request", "image")
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    id: int
+    provider_slug: str
+    provider_name: str
+    dialect: str
+    base_url: str
+    api_key_env: str
+    upstream_model: str
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    id: int
+    public_id: str
+    name: str
+    description: str
+    is_enabled: bool
+    context_length: int
+    max_output_tokens: int
+    input_modalities: tuple[str, ...]
+    output_modalities: tuple[str, ...]
+    supported_parameters: tuple[str, ...]
+    prices: Prices
+    routes: tuple[RouteInfo, ...] = field(default=())
+    created: int = 0
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    by_name: dict[str, ResolvedModel]
+    models: list[ResolvedModel]
+    built_at: float
+
+
+_lock = threading.Lock()
+_snapshot: _Snapshot | None = None
+
+
+def _price(value: Decimal | None, fallback: Decimal) -> Decimal:
+    return fallback if value is None else value
+
+
+def _resolve(model: Model, routes: list[Route]) -> ResolvedModel:
+    prompt = _price(model.price_prompt, settings.BILLING_FALLBACK_PROMPT_PRICE)
+    prices = Prices(
+        prompt=prompt,
+        completion=_price(model.price_completion, settings.BILLING_FALLBACK_COMPLETION_PRICE),
+        cache_read=_price(model.price_cache_read, prompt),
+        request=(model.price_request or Decimal(0)) * MILLION,
+        image=(model.price_image or Decimal(0)) * MILLION,
+    )
+    infos = tuple(
+        RouteInfo(
+            id=r.id,
+            provider_slug=r.provider.slug,
+            provider_name=r.provider.name or r.provider.slug,
+            dialect=r.provider.dialect,
+            base_url=r.provider.base_url.rstrip("/"),
+            api_key_env=r.provider.api_key_env,
+            upstream_model=r.upstream_model,
+            priority=r.priority,
+            weight=r.weight,
+        )
+        for r in routes
+        if r.is_enabled and r.provider.is_enabled
+    )
+    return ResolvedModel(
+        id=model.id,
+        public_id=model.public_id,
+        name=model.name,
+        description=model.description,
+        is_enabled=model.is_enabled,
+        context_length=model.context_length,
+        max_output_tokens=model.max_output_tokens,
+        input_modalities=tuple(model.input_modalities or ("text",)),
+        output_modalities=tuple(model.output_modalities or ("text",)),
+        supported_parameters=tuple(model.supported_parameters or ()),
+        prices=prices,
+        routes=infos,
+        created=int(model.created_at.timestamp()),
+    )
+
+
+def _build() -> _Snapshot:
+    models = list(Model.objects.prefetch_related("aliases"))
+    routes: dict[int, list[Route]] = {}
+    for route in Route.objects.select_related("provider").order_by("-priority", "id"):
+        routes.setdefault(route.model_id, []).append(route)
+    by_name: dict[str, ResolvedModel] = {}
+    resolved: list[ResolvedModel] = []
+    for model in models:
+        item = _resolve(model, routes.get(model.id, []))
+        resolved.append(item)
+        by_name[model.public_id] = item
+    for model, item in zip(models, resolved, strict=True):
+        for alias in model.aliases.all():
+            by_name.setdefault(alias.alias, item)
+    return _Snapshot(by_name=by_name, models=resolved, built_at=time.monotonic())
+
+
+def _current() -> _Snapshot:
+    global _snapshot
+    snap = _snapshot
+    if snap is None or time.monotonic() - snap.built_at > settings.GATEWAY_CATALOG_TTL_SECONDS:
+        with _lock:
+            snap = _build()
+            _snapshot = snap
+    return snap
+
+
+def catalog_invalidate() -> None:
+    global _snapshot
+    _snapshot = None
+
+
+def model_resolve(*, name: str) -> ResolvedModel | None:
+    """The model with this public id or alias, enabled or not; None if unknown."""
+    return _current().by_name.get(name)
+
+
+def model_list(*, output_modality: str | None = None) -> list[ResolvedModel]:
+    """Enabled models, optionally those producing ``output_modality``."""
+    return [
+        m
+        for m in _current().models
+        if m.is_enabled and (output_modality is None or output_modality in m.output_modalities)
+    ]
+
+
+def provider_list() -> list[Provider]:
+    return list(Provider.objects.all())

@@ -1,0 +1,6 @@
+"""Development and the embedded single-machine setup."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)

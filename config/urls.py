@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from gateway.views_errors import api_not_found
+
+urlpatterns = [
+    path("v1/", include("gateway.urls")),
+    path("api/v1/", include("gateway.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+    path("v1/<path:rest>", api_not_found),
+    path("api/v1/<path:rest>", api_not_found),
+]

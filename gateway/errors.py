@@ -1,0 +1,90 @@
+"""One mapping from errors to bodies. OpenAI-style surfaces answer
+``{"error": {"message", "type", "code", "param"}}``; the Anthropic surface answers
+``{"type": "error", "error": {"type", "message"}}``. Nothing here ever answers 500 for a
+client's mistake."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from django.http import HttpResponse
+from rest_framework import exceptions as drf_exceptions
+
+from config.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    502: "api_error",
+    503: "overloaded_error",
+}
+
+
+def error_body(err: ApiError, *, surface: str = "openai") -> dict[str, Any]:
+    if surface == "anthropic":
+        return {
+            "type": "error",
+            "error": {
+                "type": _ANTHROPIC_TYPES.get(err.status, "api_error"),
+                "message": err.message,
+                "code": err.code,
+            },
+        }
+    return {
+        "error": {
+            "message": err.message,
+            "type": err.error_type,
+            "code": err.code,
+            "param": err.param,
+        }
+    }
+
+
+def error_response(err: ApiError, *, surface: str = "openai") -> HttpResponse:
+    resp = HttpResponse(
+        orjson.dumps(error_body(err, surface=surface)),
+        status=err.status,
+        content_type="application/json",
+    )
+    for name, value in err.headers.items():
+        resp[name] = value
+    return resp
+
+
+def _from_drf(exc: Exception) -> ApiError | None:
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        return ApiError(401, "invalid_api_key", "Invalid API key")
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        return ApiError(403, "permission_denied", str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotFound):
+        return ApiError(404, "not_found", str(exc.detail))
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return ApiError(405, "method_not_allowed", str(exc.detail))
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType | drf_exceptions.ParseError):
+        return ApiError(400, "invalid_json", str(exc.detail))
+    if isinstance(exc, drf_exceptions.Throttled):
+        return ApiError(429, "rate_limited", str(exc.detail))
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return ApiError(400, "invalid_request", str(exc.detail))
+    if isinstance(exc, drf_exceptions.APIException):
+        return ApiError(exc.status_code, "error", str(exc.detail))
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
+    view = context.get("view")
+    surface = getattr(view, "surface", "openai")
+    err = exc if isinstance(exc, ApiError) else _from_drf(exc)
+    if err is None:
+        return None
+    return error_response(err, surface=surface)

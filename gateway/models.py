@@ -1,0 +1,79 @@
+"""The request log: one Generation per request that reached the money path."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"
+        CANCELLED = "cancelled"
+
+    request_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    model = models.CharField(max_length=200, help_text="Public id of the model that served.")
+    route = models.ForeignKey(
+        "catalog.Route", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=100, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    surface = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    native_usage = models.JSONField(default=dict, blank=True)
+    prices = models.JSONField(default=dict, help_text="Price snapshot taken at the start.")
+    cost = models.BigIntegerField(default=0, help_text="Credits charged.")
+    cost_breakdown = models.JSONField(default=dict, blank=True)
+    ledger_entry = models.OneToOneField(
+        "billing.LedgerEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="generation",
+    )
+    attempts = models.JSONField(default=list, blank=True)
+    is_streamed = models.BooleanField(default=False)
+    usage_estimated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["api_key", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+
+class RateCounter(models.Model):
+    """Requests of one key in one minute, for when no Redis is configured."""
+
+    api_key_id = models.BigIntegerField()
+    window = models.BigIntegerField(help_text="Unix minute.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key_id", "window"], name="ratecounter_unique_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} minute {self.window}: {self.count}"

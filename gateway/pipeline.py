@@ -1,0 +1,327 @@
+"""The money path, the same for every surface:
+
+1. authenticate (DRF, before this module), 2. resolve the model(s) and check the key,
+3. reserve an upper bound of the cost as a Hold, 4. call upstream with no DB connection
+held, failing over across routes and fallback models, 5. settle or release.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from accounts.models import ApiKey
+from billing.pricing import Usage, affordable_completion_tokens, cost_compute, hold_bound
+from billing.selectors import spendable_get
+from billing.services import (
+    HoldRef,
+    InsufficientCredits,
+    KeyLimitExceeded,
+    credits_release,
+    credits_reserve,
+)
+from catalog.selectors import ResolvedModel, RouteInfo, model_resolve
+from config.errors import ApiError
+from gateway import routing, tokens
+from gateway.providers import DIALECTS, Completion, Dialect, ProviderError
+from gateway.ratelimit import ratelimit_hit
+from gateway.services import Outcome, generation_fail, generation_settle
+from gateway.validation import invalid, max_tokens_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Caller:
+    request_id: str
+    api_key: ApiKey
+    account_id: int
+    surface: str
+    started: float = field(default_factory=time.monotonic)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Candidate:
+    model: ResolvedModel
+    max_tokens: int
+    hold: int
+
+
+@dataclass(slots=True)
+class Admission:
+    caller: Caller
+    body: dict[str, Any]
+    candidates: list[Candidate]
+    hold: HoldRef
+    caps_max_tokens: bool  # the client sent no max_tokens: the gateway's cap is sent upstream
+
+
+def _model_allowed(key: ApiKey, name: str, model: ResolvedModel) -> bool:
+    allowed = key.allowed_models
+    return not allowed or name in allowed or model.public_id in allowed
+
+
+def _candidates_resolve(key: ApiKey, body: dict[str, Any]) -> list[ResolvedModel]:
+    names: list[str] = []
+    if body.get("model"):
+        names.append(body["model"])
+    for extra in body.get("models") or []:
+        if not isinstance(extra, str):
+            raise invalid("models", "models must be an array of model ids")
+        if extra not in names:
+            names.append(extra)
+    found: list[ResolvedModel] = []
+    first_error: ApiError | None = None
+    for name in names:
+        model = model_resolve(name=name)
+        if model is None or not model.is_enabled:
+            err = ApiError(
+                404, "model_not_available", f"Model {name} is not available", param="model"
+            )
+        elif not _model_allowed(key, name, model):
+            err = ApiError(
+                403, "model_not_allowed", f"This API key may not use model {name}", param="model"
+            )
+        else:
+            if model not in found:
+                found.append(model)
+            continue
+        first_error = first_error or err
+    if not found:
+        raise first_error or ApiError(400, "model_required", "model is required", param="model")
+    return found
+
+
+def _plan(
+    caller: Caller, body: dict[str, Any], models: list[ResolvedModel]
+) -> tuple[list[Candidate], bool]:
+    requested = max_tokens_of(body)
+    fields = ("messages", "tools") if "messages" in body else ("prompt",)
+    bound = tokens.prompt_bound(body, fields=fields)
+    budget: int | None = None
+    candidates: list[Candidate] = []
+    for model in models:
+        prompt = min(bound, model.context_length)
+        if requested is not None:
+            if requested >= model.context_length and model is models[0]:
+                raise invalid(
+                    "max_tokens",
+                    f"max_tokens must be below the model's context length ({model.context_length})",
+                )
+            cap = requested
+        else:
+            if budget is None:
+                key = caller.api_key
+                budget = spendable_get(
+                    account_id=caller.account_id, api_key_id=key.pk, monthly_limit=key.monthly_limit
+                )
+            cap = min(
+                model.max_output_tokens,
+                affordable_completion_tokens(
+                    budget=budget, prompt_tokens=prompt, prices=model.prices
+                ),
+            )
+            if cap < 1:
+                if model is models[0] and len(models) == 1:
+                    raise _too_poor(caller, budget, model, prompt)
+                continue
+        candidates.append(
+            Candidate(
+                model=model,
+                max_tokens=cap,
+                hold=hold_bound(prompt_tokens=prompt, completion_tokens=cap, prices=model.prices),
+            )
+        )
+    if not candidates:
+        raise _too_poor(caller, budget or 0, models[0], min(bound, models[0].context_length))
+    return candidates, requested is None
+
+
+def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) -> ApiError:
+    need = hold_bound(prompt_tokens=prompt, completion_tokens=1, prices=model.prices)
+    limited = caller.api_key.monthly_limit is not None
+    cls = KeyLimitExceeded if limited and _key_binds(caller, budget) else InsufficientCredits
+    return cls(
+        f"Insufficient credits: {budget} credits can be spent, and even a one-token "
+        f"completion of {model.public_id} may cost up to {need} credits"
+    )
+
+
+def _key_binds(caller: Caller, budget: int) -> bool:
+    account = spendable_get(account_id=caller.account_id, api_key_id=None, monthly_limit=None)
+    return budget < account
+
+
+def admit(caller: Caller, body: dict[str, Any]) -> Admission:
+    """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left)."""
+    key = caller.api_key
+    models = _candidates_resolve(key, body)
+    if key.rate_limit_rpm:
+        caller.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
+    candidates, caps = _plan(caller, body, models)
+    amount = max(c.hold for c in candidates)
+    hold = credits_reserve(
+        account_id=caller.account_id,
+        api_key_id=key.pk,
+        monthly_limit=key.monthly_limit,
+        amount=max(amount, 1),
+        request_id=caller.request_id,
+        ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
+    )
+    return Admission(
+        caller=caller, body=body, candidates=candidates, hold=hold, caps_max_tokens=caps
+    )
+
+
+def connection_release() -> None:
+    """Give the DB connection back (to the pool) before a long upstream call."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def attempts_iter(admission: Admission) -> Iterator[tuple[Candidate, RouteInfo]]:
+    """Every (model, route) to try, in order, within the retry budget."""
+    budget = settings.GATEWAY_MAX_ATTEMPTS * len(admission.candidates)
+    for candidate in admission.candidates:
+        if not candidate.model.routes:
+            continue
+        for route in routing.routes_order(candidate.model.routes)[: settings.GATEWAY_MAX_ATTEMPTS]:
+            if budget <= 0:
+                return
+            budget -= 1
+            yield candidate, route
+
+
+def dialect_for(route: RouteInfo) -> Dialect:
+    dialect = DIALECTS.get(route.dialect)
+    if dialect is None:
+        raise ProviderError(
+            f"The {route.dialect} dialect is not available in this version",
+            retryable=False,
+            code="provider_not_configured",
+        )
+    return dialect
+
+
+def upstream_body(admission: Admission, candidate: Candidate) -> dict[str, Any]:
+    body = {
+        k: v for k, v in admission.body.items() if k not in ("models", "provider", "transforms")
+    }
+    if admission.caps_max_tokens:
+        body["max_tokens"] = candidate.max_tokens
+    return body
+
+
+def outcome_new(admission: Admission) -> Outcome:
+    caller = admission.caller
+    return Outcome(
+        request_id=caller.request_id,
+        user_id=caller.api_key.user_id,
+        api_key_id=caller.api_key.pk,
+        surface=caller.surface,
+    )
+
+
+def outcome_route(outcome: Outcome, candidate: Candidate, route: RouteInfo) -> None:
+    outcome.model = candidate.model.public_id
+    outcome.route_id = route.id
+    outcome.provider = route.provider_name
+    outcome.upstream_model = route.upstream_model
+    outcome.prices = candidate.model.prices.as_dict()
+
+
+def failure_error(errors: list[ProviderError], admission: Admission) -> ApiError:
+    if not errors:
+        return ApiError(503, "no_route_available", "No route is available for this model")
+    if all(e.code == "provider_not_configured" for e in errors):
+        return ApiError(503, "provider_not_configured", errors[0].message)
+    last = errors[-1]
+    if not last.retryable and last.status in (400, 404, 413, 422):
+        status = 413 if last.status == 413 else 400
+        code = "payload_too_large" if status == 413 else "invalid_request"
+        return ApiError(status, code, f"The provider rejected the request: {last.message}")
+    return ApiError(502, "provider_error", f"The provider failed: {last.message}")
+
+
+def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
+    """Step 4 and 5 for a non-streaming call: returns the completion, its record and the
+    credits charged. On failure the hold is released and an ApiError raised."""
+    connection_release()
+    try:
+        return _complete(admission)
+    except ApiError:
+        raise
+    except BaseException:
+        log.exception(
+            "request %s failed unexpectedly; releasing its hold", admission.caller.request_id
+        )
+        credits_release(hold=admission.hold)
+        raise
+
+
+def _complete(admission: Admission) -> tuple[Completion, Outcome, int]:
+    outcome = outcome_new(admission)
+    errors: list[ProviderError] = []
+    for candidate, route in attempts_iter(admission):
+        outcome_route(outcome, candidate, route)
+        began = time.monotonic()
+        try:
+            result = dialect_for(route).complete(route, upstream_body(admission, candidate))
+        except ProviderError as exc:
+            errors.append(exc)
+            outcome.attempts.append(_attempt(route, candidate, began, exc.status or 0, exc.code))
+            if exc.retryable:
+                routing.route_record(route.id, ok=False)
+            if not exc.retryable and exc.code != "provider_not_configured":
+                break
+            continue
+        routing.route_record(route.id, ok=True)
+        outcome.attempts.append(_attempt(route, candidate, began, 200, ""))
+        outcome.usage = result.usage
+        outcome.native_usage = result.native_usage
+        outcome.usage_estimated = result.usage_estimated
+        if result.usage_estimated:
+            outcome.usage = _estimate_usage(admission.body, result)
+        outcome.finish_reason = result.finish_reason
+        outcome.latency_ms = _ms(admission.caller.started)
+        cost = cost_compute(usage=outcome.usage, prices=candidate.model.prices)
+        generation = generation_settle(hold=admission.hold, outcome=outcome, cost=cost)
+        return result, outcome, generation.cost
+    err = failure_error(errors, admission)
+    outcome.latency_ms = _ms(admission.caller.started)
+    generation_fail(
+        hold=admission.hold, outcome=outcome, http_status=err.status, error_code=err.code
+    )
+    raise err
+
+
+def _estimate_usage(body: dict[str, Any], result: Completion) -> Usage:
+    text = "".join(
+        str((c.get("message") or {}).get("content") or "") for c in result.body.get("choices") or []
+    )
+    prompt = tokens.estimate(tokens.message_text(body.get("messages") or []))
+    return Usage(prompt_tokens=prompt, completion_tokens=tokens.estimate(text))
+
+
+def _attempt(
+    route: RouteInfo, candidate: Candidate, began: float, status: int, code: str
+) -> dict[str, Any]:
+    return {
+        "model": candidate.model.public_id,
+        "provider": route.provider_slug,
+        "route": route.id,
+        "status": status,
+        "error": code,
+        "ms": _ms(began),
+    }
+
+
+def _ms(since: float) -> int:
+    return int((time.monotonic() - since) * 1000)

@@ -1,0 +1,17 @@
+"""Provider clients by dialect. All outbound HTTP of the gateway lives in this package."""
+
+from gateway.providers.base import (
+    Completion,
+    Dialect,
+    ProviderError,
+    ProviderNotConfigured,
+)
+from gateway.providers.openai import OpenAIDialect
+from gateway.providers.sandbox import SandboxDialect
+
+DIALECTS: dict[str, Dialect] = {
+    "openai": OpenAIDialect(),
+    "sandbox": SandboxDialect(),
+}
+
+__all__ = ["DIALECTS", "Completion", "Dialect", "ProviderError", "ProviderNotConfigured"]

@@ -1,0 +1,93 @@
+"""The ``sandbox`` dialect: deterministic local replies, no network, for trying the product
+end to end on a fresh machine. The reply repeats the last user message back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from billing.pricing import Usage
+from catalog.selectors import RouteInfo
+from gateway import tokens
+from gateway.providers.base import Completion
+
+
+def _reply(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    text = tokens.message_text([last]) if last else ""
+    return f"Sandbox reply: {text}" if text else "Sandbox reply."
+
+
+def _limit(text: str, body: dict[str, Any]) -> tuple[str, str]:
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    words = text.split(" ")
+    if cap and len(words) > int(cap):
+        return " ".join(words[: int(cap)]), "length"
+    return text, "stop"
+
+
+def _usage(body: dict[str, Any], text: str) -> Usage:
+    prompt = tokens.estimate(tokens.message_text(body.get("messages") or []))
+    return Usage(prompt_tokens=prompt, completion_tokens=len(text.split(" ")))
+
+
+class SandboxDialect:
+    def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+        text, finish = _limit(_reply(body), body)
+        usage = _usage(body, text)
+        data = {
+            "id": "sandbox",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": route.upstream_model,
+            "system_fingerprint": "sandbox",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish,
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+        return Completion(body=data, usage=usage, native_usage=dict(data["usage"]))
+
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        text, finish = _limit(_reply(body), body)
+        usage = _usage(body, text)
+        base = {
+            "id": "sandbox",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": route.upstream_model,
+        }
+        yield {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        }
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            yield {
+                **base,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        yield {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }

@@ -1,0 +1,26 @@
+"""gunicorn settings for the web tier (used by the Procfile, ./run and the benchmark).
+
+gevent workers: each request is a greenlet, so thousands of open upstream streams cost
+little. gevent must patch the standard library before anything imports psycopg, requests
+or Django, so the patch happens here, at the top of the config file gunicorn loads first
+(this holds with --preload too).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+
+# psycopg 3 sees the patched ``select`` and waits cooperatively on its own.
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "4000"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "0")) or 3600
+graceful_timeout = 30
+keepalive = 75
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+wsgi_app = "config.wsgi:application"
