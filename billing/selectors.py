@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from django.db.models import Count, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Sum, Window
 from django.utils import timezone
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
@@ -43,10 +46,65 @@ def key_month_spend(*, api_key_id: int, month: dt.date | None = None) -> tuple[i
     return row or (0, 0)
 
 
-def ledger_breaches(*, now: dt.datetime | None = None, hold_grace_seconds: int = 60) -> list[str]:
-    """Every breach of the billing invariants, as sentences; empty when all hold."""
+@contextmanager
+def ledger_snapshot() -> Iterator[None]:
+    """Run the reads inside in one consistent snapshot, so checks made of several queries
+    do not see a request settle between them. Inside an open transaction, that one is used."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def ledger_counts() -> dict[str, int]:
+    """How many rows the invariant check covers."""
+    return {
+        "accounts": CreditAccount.objects.count(),
+        "entries": LedgerEntry.objects.count(),
+        "holds": Hold.objects.count(),
+        "key_spends": KeySpend.objects.count(),
+    }
+
+
+def ledger_breaches(
+    *, now: dt.datetime | None = None, hold_grace_seconds: int = 180, limit: int = 100
+) -> list[str]:
+    """Every breach of the billing invariants, as sentences; empty when all hold.
+
+    ``hold_grace_seconds`` is how long past its expiry a hold may wait for the sweeper;
+    ``limit`` caps the sentences of each kind (a last one says how many more there are).
+    """
     now = now or timezone.now()
-    breaches: list[str] = []
+    with ledger_snapshot():
+        return [
+            *_account_breaches(limit),
+            *_running_balance_breaches(limit),
+            *_key_spend_breaches(limit),
+            *_stale_hold_breaches(now - dt.timedelta(seconds=hold_grace_seconds), limit),
+            *_duplicate_breaches(limit),
+        ]
+
+
+def sentences_capped(found: Iterable[str], limit: int) -> list[str]:
+    """At most ``limit`` of the sentences, then one saying how many more there were."""
+    out: list[str] = []
+    more = 0
+    for sentence in found:
+        if len(out) < limit:
+            out.append(sentence)
+        else:
+            more += 1
+    if more:
+        out.append(f"... and {more} more like the one above")
+    return out
+
+
+def _account_breaches(limit: int) -> list[str]:
+    """balance == sum of the ledger; held == sum of open holds; 0 <= held <= balance."""
     sums = dict(
         LedgerEntry.objects.values("account_id")
         .annotate(s=Sum("amount"))
@@ -55,47 +113,94 @@ def ledger_breaches(*, now: dt.datetime | None = None, hold_grace_seconds: int =
     held = dict(
         Hold.objects.values("account_id").annotate(s=Sum("amount")).values_list("account_id", "s")
     )
-    for account in CreditAccount.objects.all().iterator():
-        if account.balance != (sums.get(account.pk) or 0):
-            breaches.append(
-                f"account {account.pk}: balance {account.balance} != ledger sum "
-                f"{sums.get(account.pk) or 0}"
-            )
-        if account.held != (held.get(account.pk) or 0):
-            breaches.append(
-                f"account {account.pk}: held {account.held} != open holds "
-                f"{held.get(account.pk) or 0}"
-            )
-        if account.balance < 0 or account.held < 0 or account.held > account.balance:
-            breaches.append(
-                f"account {account.pk}: balance {account.balance}, held "
-                f"{account.held} out of bounds"
-            )
+
+    def found() -> Iterator[str]:
+        for pk, balance, account_held in CreditAccount.objects.values_list(
+            "pk", "balance", "held"
+        ).iterator():
+            ledger = sums.get(pk) or 0
+            if balance != ledger:
+                yield f"account {pk}: balance {balance} != ledger sum {ledger}"
+            holds = held.get(pk) or 0
+            if account_held != holds:
+                yield f"account {pk}: held {account_held} != open holds {holds}"
+            if balance < 0 or account_held < 0 or account_held > balance:
+                yield f"account {pk}: balance {balance}, held {account_held} out of bounds"
+
+    return sentences_capped(found(), limit)
+
+
+def _running_balance_breaches(limit: int) -> list[str]:
+    """Each entry's balance_after is the sum of its account's entries up to it (in id order:
+    an entry is inserted while its account's row is locked, so ids follow the balance)."""
+    running = LedgerEntry.objects.annotate(
+        running=Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc())
+    ).values_list("pk", "account_id", "balance_after", "running")
+    found = (
+        f"ledger entry {pk} of account {account}: balance_after {after} != running sum {total}"
+        for pk, account, after, total in running.order_by("pk").iterator()
+        if after != total
+    )
+    return sentences_capped(found, limit)
+
+
+def _key_spend_breaches(limit: int) -> list[str]:
+    """KeySpend.held == sum of the open holds of that key and month; nothing negative; no
+    hold against a key's month without its KeySpend row."""
     key_held = {
         (r["api_key_id"], r["month"]): r["s"]
-        for r in Hold.objects.filter(month__isnull=False)
+        for r in Hold.objects.filter(month__isnull=False, api_key__isnull=False)
         .values("api_key_id", "month")
         .annotate(s=Sum("amount"))
     }
-    for spend in KeySpend.objects.all().iterator():
-        expected = key_held.get((spend.api_key_id, spend.month)) or 0
-        if spend.held != expected:
-            breaches.append(
-                f"key {spend.api_key_id} {spend.month}: held {spend.held} != open holds {expected}"
-            )
-        if spend.spent < 0 or spend.held < 0:
-            breaches.append(f"key {spend.api_key_id} {spend.month}: negative spend")
-    stale = Hold.objects.filter(expires_at__lt=now - dt.timedelta(seconds=hold_grace_seconds))
-    for hold in stale[:20]:
-        breaches.append(
-            f"hold {hold.pk} ({hold.request_id}) outlived its request "
-            f"(expired {hold.expires_at.isoformat()})"
-        )
+
+    def found() -> Iterator[str]:
+        for key_id, month, spent, held in KeySpend.objects.values_list(
+            "api_key_id", "month", "spent", "held"
+        ).iterator():
+            expected = key_held.pop((key_id, month), 0)
+            if held != expected:
+                yield f"key {key_id} {month}: held {held} != open holds {expected}"
+            if spent < 0 or held < 0:
+                yield f"key {key_id} {month}: negative spend ({spent} spent, {held} held)"
+        for (key_id, month), amount in sorted(key_held.items()):
+            yield f"key {key_id} {month}: open holds of {amount} but no KeySpend row"
+
+    return sentences_capped(found(), limit)
+
+
+def _stale_hold_breaches(expired_before: dt.datetime, limit: int) -> list[str]:
+    """A hold never outlives its request: the sweeper releases it soon after it expires."""
+    stale = (
+        Hold.objects.filter(expires_at__lt=expired_before)
+        .order_by("pk")
+        .values_list("pk", "request_id", "expires_at")
+    )
+    found = (
+        f"hold {pk} ({request_id}) outlived its request (expired {expires_at.isoformat()})"
+        for pk, request_id, expires_at in stale.iterator()
+    )
+    return sentences_capped(found, limit)
+
+
+def _duplicate_breaches(limit: int) -> list[str]:
     dupes = (
         LedgerEntry.objects.exclude(reference="")
         .values("kind", "reference")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
+        .order_by("kind", "reference")
     )
-    breaches.extend(f"ledger: {d['kind']} {d['reference']} appears {d['n']} times" for d in dupes)
-    return breaches
+    found = (f"ledger: {d['kind']} {d['reference']} appears {d['n']} times" for d in dupes)
+    return sentences_capped(found, limit)
+
+
+def account_month_usage(*, account_id: int, month: dt.date | None = None) -> int:
+    """Credits charged for usage to the account since the start of ``month`` (UTC; the
+    current month by default), as a positive number."""
+    month = month or timezone.now().date().replace(day=1)
+    since = dt.datetime.combine(month, dt.time.min, tzinfo=dt.UTC)
+    total = LedgerEntry.objects.filter(
+        account_id=account_id, kind=LedgerEntry.Kind.USAGE, created_at__gte=since
+    ).aggregate(s=Sum("amount"))["s"]
+    return -(total or 0)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("v1/", include("gateway.urls")),
     path("api/v1/", include("gateway.urls")),
     path("admin/", admin.site.urls),
+    path("", include("gateway.console_urls")),
     path("", include("accounts.urls")),
     path("v1/<path:rest>", api_not_found),
     path("api/v1/<path:rest>", api_not_found),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -15,8 +16,23 @@ from accounts.authentication import ApiKeyAuthentication
 from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, model_list
 from config.errors import ApiError
-from gateway import pipeline
-from gateway.surfaces.chat import chat_response
+from gateway import pipeline, tokens
+from gateway.formats.anthropic import response_from_canonical
+from gateway.selectors import generation_detail, generation_get
+from gateway.streaming import StreamEncoder, stream_open, stream_relay
+from gateway.surfaces.chat import ChatStreamEncoder, chat_response
+from gateway.surfaces.completions import (
+    CompletionStreamEncoder,
+    completion_response,
+    completions_to_chat,
+)
+from gateway.surfaces.embeddings import embeddings_response, embeddings_validate
+from gateway.surfaces.messages import MessagesStreamEncoder, messages_to_canonical
+from gateway.surfaces.responses import (
+    ResponsesStreamEncoder,
+    response_from_chat,
+    responses_to_canonical,
+)
 from gateway.validation import chat_validate
 
 
@@ -50,6 +66,19 @@ def json_body(request: HttpRequest) -> Any:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
 
 
+def stream_response(
+    admission: pipeline.Admission, encoder: StreamEncoder, headers: dict[str, str]
+) -> StreamingHttpResponse:
+    """Open the upstream stream (failing over before the first byte) and relay it."""
+    opened = stream_open(admission)
+    resp = StreamingHttpResponse(stream_relay(opened, encoder), content_type="text/event-stream")
+    resp["Cache-Control"] = "no-cache"
+    resp["X-Accel-Buffering"] = "no"
+    for name, value in headers.items():
+        resp[name] = value
+    return resp
+
+
 class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     surface = "openai"
@@ -69,26 +98,113 @@ class ChatCompletionsView(GatewayView):
 
     def post(self, request: Request) -> HttpResponse:
         body = chat_validate(json_body(request._request))
-        if body.get("stream"):
-            raise ApiError(
-                400, "invalid_parameter", "stream: true is not supported yet", param="stream"
-            )
         caller = self.caller(request)
         caller.surface = self.surface_name
         admission = pipeline.admit(caller, body)
+        if body.get("stream"):
+            return stream_response(admission, ChatStreamEncoder(), caller.headers)
         result, outcome, cost = pipeline.complete(admission)
         return json_response(chat_response(result, outcome, cost), headers=caller.headers)
+
+
+class CompletionsView(GatewayView):
+    surface_name = "completions"
+
+    def post(self, request: Request) -> HttpResponse:
+        body = chat_validate(completions_to_chat(json_body(request._request)))
+        caller = self.caller(request)
+        caller.surface = self.surface_name
+        admission = pipeline.admit(caller, body)
+        if body.get("stream"):
+            return stream_response(admission, CompletionStreamEncoder(), caller.headers)
+        result, outcome, cost = pipeline.complete(admission)
+        return json_response(completion_response(result, outcome, cost), headers=caller.headers)
+
+
+class EmbeddingsView(GatewayView):
+    surface_name = "embeddings"
+
+    def post(self, request: Request) -> HttpResponse:
+        body = embeddings_validate(json_body(request._request))
+        caller = self.caller(request)
+        caller.surface = self.surface_name
+        admission = pipeline.admit(caller, body, operation="embed")
+        result, outcome, cost = pipeline.complete(admission)
+        return json_response(embeddings_response(result, outcome, cost), headers=caller.headers)
+
+
+class GenerationView(GatewayView):
+    def get(self, request: Request) -> HttpResponse:
+        request_id = request.query_params.get("id") or ""
+        if not request_id:
+            raise ApiError(400, "invalid_parameter", "id is required", param="id")
+        generation = generation_get(request_id=request_id, user_id=request.auth.user_id)
+        if generation is None:
+            raise ApiError(404, "generation_not_found", f"No generation {request_id}", param="id")
+        return json_response({"data": generation_detail(generation)})
+
+
+class MessagesView(GatewayView):
+    surface = "anthropic"
+    surface_name = "messages"
+
+    def post(self, request: Request) -> HttpResponse:
+        body = chat_validate(messages_to_canonical(json_body(request._request)))
+        caller = self.caller(request)
+        caller.surface = self.surface_name
+        admission = pipeline.admit(caller, body)
+        if body.get("stream"):
+            return stream_response(admission, MessagesStreamEncoder(), caller.headers)
+        result, outcome, cost = pipeline.complete(admission)
+        chat = chat_response(result, outcome, cost)
+        return json_response(
+            response_from_canonical(chat, usage=outcome.usage, cost=cost), headers=caller.headers
+        )
+
+
+class ResponsesView(GatewayView):
+    surface_name = "responses"
+
+    def post(self, request: Request) -> HttpResponse:
+        raw = json_body(request._request)
+        body = chat_validate(responses_to_canonical(raw))
+        caller = self.caller(request)
+        caller.surface = self.surface_name
+        admission = pipeline.admit(caller, body)
+        if body.get("stream"):
+            return stream_response(admission, ResponsesStreamEncoder(raw), caller.headers)
+        result, outcome, cost = pipeline.complete(admission)
+        chat = chat_response(result, outcome, cost)
+        return json_response(response_from_chat(raw, chat, outcome, cost), headers=caller.headers)
+
+
+class CountTokensView(GatewayView):
+    surface = "anthropic"
+
+    def post(self, request: Request) -> HttpResponse:
+        raw = json_body(request._request)
+        if isinstance(raw, dict):
+            raw.setdefault("max_tokens", 1)
+        body = messages_to_canonical(raw)
+        text = tokens.message_text(body["messages"])
+        extra = orjson.dumps(body.get("tools")).decode() if body.get("tools") else ""
+        return json_response({"input_tokens": tokens.estimate(text + extra)})
 
 
 def model_entry(model: ResolvedModel) -> dict[str, Any]:
     million = 1_000_000
     prices = model.prices
+
+    def plain(value: Decimal) -> str:
+        # Positional notation, no trailing zeros: "0.00000132", "1.32", "0".
+        return "0" if not value else format(value.normalize(), "f")
+
     per_token = {
-        "prompt": str(prices.prompt / million),
-        "completion": str(prices.completion / million),
-        "input_cache_read": str(prices.cache_read / million),
-        "request": str(prices.request / million),
-        "image": str(prices.image / million),
+        "prompt": plain(prices.prompt / million),
+        "completion": plain(prices.completion / million),
+        "input_cache_read": plain(prices.cache_read / million),
+        "request": plain(prices.request / million),
+        "image": plain(prices.image / million),
     }
     image_out = "image" in model.output_modalities
     return {
@@ -108,11 +224,11 @@ def model_entry(model: ResolvedModel) -> dict[str, Any]:
         "pricing": per_token,
         "pricing_credits": {
             "unit": "credits (1,000,000 = 1 USD) per token; request and image per unit",
-            "prompt": str(prices.prompt),
-            "completion": str(prices.completion),
-            "input_cache_read": str(prices.cache_read),
-            "request": str(prices.request),
-            "image": str(prices.image),
+            "prompt": plain(prices.prompt),
+            "completion": plain(prices.completion),
+            "input_cache_read": plain(prices.cache_read),
+            "request": plain(prices.request),
+            "image": plain(prices.image),
         },
         "top_provider": {
             "context_length": model.context_length,

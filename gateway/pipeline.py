@@ -61,6 +61,7 @@ class Admission:
     candidates: list[Candidate]
     hold: HoldRef
     caps_max_tokens: bool  # the client sent no max_tokens: the gateway's cap is sent upstream
+    operation: str = "complete"  # the dialect method: complete | embed
 
 
 def _model_allowed(key: ApiKey, name: str, model: ResolvedModel) -> bool:
@@ -100,16 +101,18 @@ def _candidates_resolve(key: ApiKey, body: dict[str, Any]) -> list[ResolvedModel
 
 
 def _plan(
-    caller: Caller, body: dict[str, Any], models: list[ResolvedModel]
+    caller: Caller, body: dict[str, Any], models: list[ResolvedModel], operation: str
 ) -> tuple[list[Candidate], bool]:
     requested = max_tokens_of(body)
-    fields = ("messages", "tools") if "messages" in body else ("prompt",)
+    fields = ("input",) if operation == "embed" else ("messages", "tools")
     bound = tokens.prompt_bound(body, fields=fields)
     budget: int | None = None
     candidates: list[Candidate] = []
     for model in models:
         prompt = min(bound, model.context_length)
-        if requested is not None:
+        if operation == "embed":
+            cap = 0
+        elif requested is not None:
             if requested >= model.context_length and model is models[0]:
                 raise invalid(
                     "max_tokens",
@@ -141,7 +144,7 @@ def _plan(
         )
     if not candidates:
         raise _too_poor(caller, budget or 0, models[0], min(bound, models[0].context_length))
-    return candidates, requested is None
+    return candidates, requested is None and operation == "complete"
 
 
 def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) -> ApiError:
@@ -159,13 +162,23 @@ def _key_binds(caller: Caller, budget: int) -> bool:
     return budget < account
 
 
-def admit(caller: Caller, body: dict[str, Any]) -> Admission:
+def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") -> Admission:
     """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left)."""
     key = caller.api_key
     models = _candidates_resolve(key, body)
+    prefs = routing.provider_prefs(body)
+    models = [
+        m for m in routing.max_price_filter(body, models) if routing.routes_plan(m.routes, prefs)
+    ]
+    if not models:
+        raise ApiError(
+            503,
+            "no_route_available",
+            "No route is available for this model under the request's provider preferences",
+        )
     if key.rate_limit_rpm:
         caller.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
-    candidates, caps = _plan(caller, body, models)
+    candidates, caps = _plan(caller, body, models, operation)
     amount = max(c.hold for c in candidates)
     hold = credits_reserve(
         account_id=caller.account_id,
@@ -176,7 +189,12 @@ def admit(caller: Caller, body: dict[str, Any]) -> Admission:
         ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
     )
     return Admission(
-        caller=caller, body=body, candidates=candidates, hold=hold, caps_max_tokens=caps
+        caller=caller,
+        body=body,
+        candidates=candidates,
+        hold=hold,
+        caps_max_tokens=caps,
+        operation=operation,
     )
 
 
@@ -188,11 +206,11 @@ def connection_release() -> None:
 
 def attempts_iter(admission: Admission) -> Iterator[tuple[Candidate, RouteInfo]]:
     """Every (model, route) to try, in order, within the retry budget."""
+    prefs = routing.provider_prefs(admission.body)
     budget = settings.GATEWAY_MAX_ATTEMPTS * len(admission.candidates)
     for candidate in admission.candidates:
-        if not candidate.model.routes:
-            continue
-        for route in routing.routes_order(candidate.model.routes)[: settings.GATEWAY_MAX_ATTEMPTS]:
+        routes = routing.routes_plan(candidate.model.routes, prefs)
+        for route in routes[: settings.GATEWAY_MAX_ATTEMPTS]:
             if budget <= 0:
                 return
             budget -= 1
@@ -273,17 +291,15 @@ def _complete(admission: Admission) -> tuple[Completion, Outcome, int]:
         outcome_route(outcome, candidate, route)
         began = time.monotonic()
         try:
-            result = dialect_for(route).complete(route, upstream_body(admission, candidate))
+            call = getattr(dialect_for(route), admission.operation)
+            result = call(route, upstream_body(admission, candidate))
         except ProviderError as exc:
             errors.append(exc)
-            outcome.attempts.append(_attempt(route, candidate, began, exc.status or 0, exc.code))
-            if exc.retryable:
-                routing.route_record(route.id, ok=False)
+            record_attempt(outcome, route, candidate, began, exc)
             if not exc.retryable and exc.code != "provider_not_configured":
                 break
             continue
-        routing.route_record(route.id, ok=True)
-        outcome.attempts.append(_attempt(route, candidate, began, 200, ""))
+        record_attempt(outcome, route, candidate, began, None)
         outcome.usage = result.usage
         outcome.native_usage = result.native_usage
         outcome.usage_estimated = result.usage_estimated
@@ -306,21 +322,36 @@ def _estimate_usage(body: dict[str, Any], result: Completion) -> Usage:
     text = "".join(
         str((c.get("message") or {}).get("content") or "") for c in result.body.get("choices") or []
     )
+    if "input" in body:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return Usage(prompt_tokens=sum(tokens.estimate(str(i)) for i in inputs))
     prompt = tokens.estimate(tokens.message_text(body.get("messages") or []))
     return Usage(prompt_tokens=prompt, completion_tokens=tokens.estimate(text))
 
 
-def _attempt(
-    route: RouteInfo, candidate: Candidate, began: float, status: int, code: str
-) -> dict[str, Any]:
-    return {
-        "model": candidate.model.public_id,
-        "provider": route.provider_slug,
-        "route": route.id,
-        "status": status,
-        "error": code,
-        "ms": _ms(began),
-    }
+def record_attempt(
+    outcome: Outcome,
+    route: RouteInfo,
+    candidate: Candidate,
+    began: float,
+    exc: ProviderError | None,
+) -> None:
+    """Note one upstream attempt on the record and feed the route's circuit breaker."""
+    if exc is None:
+        routing.route_record(route.id, ok=True)
+        routing.route_observe(route.id, latency_ms=(time.monotonic() - began) * 1000)
+    elif exc.retryable:
+        routing.route_record(route.id, ok=False)
+    outcome.attempts.append(
+        {
+            "model": candidate.model.public_id,
+            "provider": route.provider_slug,
+            "route": route.id,
+            "status": 200 if exc is None else (exc.status or 0),
+            "error": "" if exc is None else exc.code,
+            "ms": _ms(began),
+        }
+    )
 
 
 def _ms(since: float) -> int:

@@ -4,6 +4,12 @@ from gateway import apis
 
 urlpatterns = [
     path("chat/completions", apis.ChatCompletionsView.as_view(), name="chat-completions"),
+    path("completions", apis.CompletionsView.as_view(), name="completions"),
+    path("embeddings", apis.EmbeddingsView.as_view(), name="embeddings"),
+    path("generation", apis.GenerationView.as_view(), name="generation"),
+    path("messages", apis.MessagesView.as_view(), name="messages"),
+    path("messages/count_tokens", apis.CountTokensView.as_view(), name="messages-count-tokens"),
+    path("responses", apis.ResponsesView.as_view(), name="responses"),
     path("models", apis.ModelsView.as_view(), name="models"),
     path("key", apis.KeyView.as_view(), name="key"),
 ]

@@ -1,5 +1,6 @@
 """Provider clients by dialect. All outbound HTTP of the gateway lives in this package."""
 
+from gateway.providers.anthropic import AnthropicDialect
 from gateway.providers.base import (
     Completion,
     Dialect,
@@ -11,6 +12,7 @@ from gateway.providers.sandbox import SandboxDialect
 
 DIALECTS: dict[str, Dialect] = {
     "openai": OpenAIDialect(),
+    "anthropic": AnthropicDialect(),
     "sandbox": SandboxDialect(),
 }
 

@@ -6,7 +6,8 @@ only the model name rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import socket
 from typing import Any
 
 import orjson
@@ -14,13 +15,8 @@ import requests
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
-from gateway.providers.base import (
-    RETRYABLE_STATUSES,
-    Completion,
-    ProviderError,
-    api_key_for,
-)
-from gateway.providers.http import session_get, timeout
+from gateway.providers.base import Completion, ProviderError, api_key_for
+from gateway.providers.http import post_json
 from gateway.providers.sse import sse_events
 
 
@@ -45,44 +41,7 @@ def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) ->
     key = api_key_for(route)
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    url = route.base_url + path
-    data = orjson.dumps(body)
-    session = session_get()
-    for attempt in range(2):
-        try:
-            resp = session.post(url, data=data, headers=headers, timeout=timeout(), stream=stream)
-            break
-        except requests.exceptions.Timeout as exc:
-            raise ProviderError(
-                f"Upstream timed out: {exc.__class__.__name__}", retryable=True
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            # A pooled keep-alive connection may have been closed by the upstream; one
-            # immediate retry on a fresh connection before calling the route failed.
-            if attempt == 0:
-                continue
-            raise ProviderError("Could not connect to the upstream", retryable=True) from exc
-    if resp.status_code >= 400:
-        content = resp.content
-        resp.close()
-        message = _error_message(content) or f"Upstream answered HTTP {resp.status_code}"
-        raise ProviderError(
-            message, status=resp.status_code, retryable=resp.status_code in RETRYABLE_STATUSES
-        )
-    return resp
-
-
-def _error_message(content: bytes) -> str:
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return content[:200].decode(errors="replace")
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        return str(err.get("message") or "")[:500]
-    if isinstance(err, str):
-        return err[:500]
-    return ""
+    return post_json(route.base_url + path, body, headers=headers, stream=stream)
 
 
 class OpenAIDialect:
@@ -108,23 +67,75 @@ class OpenAIDialect:
             usage_estimated=usage is None,
         )
 
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+        resp = _post(route, "/embeddings", {**body, "model": route.upstream_model}, stream=False)
+        try:
+            data = orjson.loads(resp.content)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderError(
+                "Upstream sent a malformed body", status=resp.status_code, retryable=True
+            ) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise ProviderError(
+                "Upstream sent a body without data", status=resp.status_code, retryable=True
+            )
+        usage = usage_from_openai(data.get("usage"))
+        return Completion(
+            body=data,
+            usage=usage or Usage(),
+            native_usage=data.get("usage") or {},
+            usage_estimated=usage is None,
+        )
+
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkStream:
         payload = {**body, "model": route.upstream_model, "stream": True}
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         payload["stream_options"] = options
-        resp = _post(route, "/chat/completions", payload, stream=True)
-        try:
-            for event in sse_events(resp):
-                if event == "[DONE]":
-                    return
-                try:
-                    chunk = orjson.loads(event)
-                except orjson.JSONDecodeError as exc:
-                    raise ProviderError(
-                        "Upstream sent a malformed stream event", retryable=False
-                    ) from exc
-                if isinstance(chunk, dict):
-                    yield chunk
-        finally:
-            resp.close()
+        return ChunkStream(_post(route, "/chat/completions", payload, stream=True))
+
+
+class ChunkStream:
+    """Chat chunks from an upstream SSE response. ``close()`` may be called from another
+    thread or greenlet: it shuts the socket down, which ends a blocked read at once and
+    tells the upstream the client is gone."""
+
+    def __init__(self, resp: requests.Response) -> None:
+        self.resp = resp
+        self.events = sse_events(resp)
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        for event in self.events:
+            if event == "[DONE]":
+                break
+            try:
+                chunk = orjson.loads(event)
+            except orjson.JSONDecodeError as exc:
+                raise ProviderError(
+                    "Upstream sent a malformed stream event", retryable=False
+                ) from exc
+            if isinstance(chunk, dict):
+                if "error" in chunk and not chunk.get("choices"):
+                    err = chunk["error"]
+                    message = err.get("message") if isinstance(err, dict) else str(err)
+                    raise ProviderError(f"Upstream error: {message}", retryable=False)
+                return chunk
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        sock = _socket_of(self.resp)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self.resp.close()
+
+
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    conn = getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None

@@ -3,6 +3,9 @@ end to end on a fresh machine. The reply repeats the last user message back."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +36,33 @@ def _usage(body: dict[str, Any], text: str) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=len(text.split(" ")))
 
 
+def _vector(text: str, dimensions: int) -> list[float]:
+    seed = hashlib.sha256(text.encode()).digest()
+    while len(seed) < dimensions:
+        seed += hashlib.sha256(seed).digest()
+    return [round(b / 127.5 - 1.0, 6) for b in seed[:dimensions]]
+
+
 class SandboxDialect:
+    def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = int(body.get("dimensions") or 8)
+        data = []
+        for i, item in enumerate(inputs):
+            vector = _vector(str(item), dimensions)
+            if body.get("encoding_format") == "base64":
+                encoded: Any = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            else:
+                encoded = vector
+            data.append({"object": "embedding", "index": i, "embedding": encoded})
+        prompt = sum(tokens.estimate(str(i)) for i in inputs)
+        usage = {"prompt_tokens": prompt, "total_tokens": prompt}
+        return Completion(
+            body={"object": "list", "data": data, "model": route.upstream_model, "usage": usage},
+            usage=Usage(prompt_tokens=prompt),
+            native_usage=usage,
+        )
+
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         text, finish = _limit(_reply(body), body)
         usage = _usage(body, text)

@@ -3,8 +3,12 @@ upstream body with the gateway's id, the public model id, the provider and the c
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import orjson
+
+from config.errors import ApiError
 from gateway.providers import Completion
 from gateway.services import Outcome
 
@@ -58,3 +62,70 @@ def chat_response(result: Completion, outcome: Outcome, cost: int) -> dict[str, 
             choice["finish_reason"] = finish_reason_normalise(native)
     body["usage"] = usage_body(outcome, cost)
     return body
+
+
+def sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+class ChatStreamEncoder:
+    """``chat.completion.chunk`` events with the gateway's id, the public model id and the
+    provider; the upstream's usage chunk is replaced by one carrying the cost; ``[DONE]``."""
+
+    object_name = "chat.completion.chunk"
+
+    def __init__(self) -> None:
+        self.created = int(time.time())
+
+    def _base(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "id": outcome.request_id,
+            "object": self.object_name,
+            "created": self.created,
+            "model": outcome.model,
+            "provider": outcome.provider,
+        }
+
+    def begin(self, outcome: Outcome) -> bytes:
+        return b""
+
+    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
+        choices = chunk.get("choices") or []
+        if not choices:
+            return b""  # the upstream's usage chunk: replaced by the closing one
+        out = {**chunk, **self._base(outcome)}
+        out.pop("usage", None)
+        out["choices"] = [self._choice(c) for c in choices]
+        return sse(out)
+
+    def _choice(self, choice: dict[str, Any]) -> dict[str, Any]:
+        native = choice.get("finish_reason")
+        if native is None:
+            return choice
+        return {
+            **choice,
+            "finish_reason": finish_reason_normalise(native),
+            "native_finish_reason": native,
+        }
+
+    def error(self, err: ApiError, outcome: Outcome) -> bytes:
+        return sse(
+            {
+                **self._base(outcome),
+                "error": {"message": err.message, "code": err.code, "type": err.error_type},
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {},
+                        "finish_reason": "error",
+                        "native_finish_reason": "error",
+                    }
+                ],
+            }
+        )
+
+    def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
+        return (
+            sse({**self._base(outcome), "choices": [], "usage": usage_body(outcome, cost)})
+            + b"data: [DONE]\n\n"
+        )

@@ -1,0 +1,116 @@
+"""The ``anthropic`` dialect: ``POST {base}/v1/messages`` with ``x-api-key`` and
+``anthropic-version``; canonical requests are translated by ``gateway.formats.anthropic``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import requests
+
+from billing.pricing import Usage
+from catalog.selectors import RouteInfo
+from gateway.formats.anthropic import (
+    AnthropicChunker,
+    from_anthropic,
+    to_anthropic,
+    usage_from_anthropic,
+)
+from gateway.providers.base import Completion, ProviderError, api_key_for
+from gateway.providers.http import post_json
+from gateway.providers.openai import ChunkStream
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _headers(route: RouteInfo, extra: dict[str, str] | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+    key = api_key_for(route)
+    if key:
+        headers["x-api-key"] = key
+    headers.update(extra or {})
+    return headers
+
+
+def _json(resp: requests.Response) -> dict[str, Any]:
+    try:
+        data = orjson.loads(resp.content)
+    except orjson.JSONDecodeError as exc:
+        raise ProviderError(
+            "Upstream sent a malformed body", status=resp.status_code, retryable=True
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise ProviderError(
+            "Upstream sent a body without content", status=resp.status_code, retryable=True
+        )
+    return data
+
+
+class AnthropicDialect:
+    def post(
+        self,
+        route: RouteInfo,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return post_json(
+            route.base_url + "/v1/messages", body, headers=_headers(route, headers), stream=stream
+        )
+
+    def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+        resp = self.post(route, to_anthropic(body, model=route.upstream_model), stream=False)
+        data = _json(resp)
+        usage = usage_from_anthropic(data.get("usage"))
+        return Completion(
+            body=from_anthropic(data),
+            usage=usage,
+            native_usage=data.get("usage") or {},
+            usage_estimated=not data.get("usage"),
+        )
+
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> AnthropicStream:
+        payload = to_anthropic({**body, "stream": True}, model=route.upstream_model)
+        return AnthropicStream(self.post(route, payload, stream=True))
+
+    def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+        raise ProviderError("Anthropic offers no embeddings", status=400, retryable=False)
+
+
+class AnthropicStream(ChunkStream):
+    """Anthropic SSE events turned into canonical chunks as they arrive."""
+
+    def __init__(self, resp: requests.Response) -> None:
+        super().__init__(resp)
+        self.chunker = AnthropicChunker()
+        self.pending: Iterator[dict[str, Any]] = iter(())
+
+    def __next__(self) -> dict[str, Any]:
+        for chunk in self.pending:
+            return chunk
+        for event in self.events:
+            try:
+                data = orjson.loads(event)
+            except orjson.JSONDecodeError as exc:
+                raise ProviderError(
+                    "Upstream sent a malformed stream event", retryable=False
+                ) from exc
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "error":
+                err = data.get("error") or {}
+                raise ProviderError(
+                    f"Upstream error: {err.get('message', '')}",
+                    retryable=err.get("type") == "overloaded_error",
+                )
+            chunks = self.chunker.feed(data)
+            if chunks:
+                self.pending = iter(chunks[1:])
+                return chunks[0]
+        self.close()
+        raise StopIteration
+
+    def native_usage(self) -> Usage:
+        return usage_from_anthropic(self.chunker.usage)

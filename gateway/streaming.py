@@ -1,0 +1,283 @@
+"""Streaming: relay canonical chunks to the client as they arrive, and bill exactly.
+
+One driver serves every surface; a surface supplies an encoder that turns canonical
+(OpenAI chat-chunk) dicts into its own wire events. Failover happens only before the first
+chunk reaches the client. Every ending settles once:
+
+- normal end: the upstream's usage (or an estimate, marked ``usage_estimated``);
+- upstream error mid-stream: a closing error event, charge for what was delivered;
+- client disconnect: the upstream is closed at once, charge for what was delivered, status
+  ``cancelled``;
+- failure before anything was delivered: the hold is released, nothing is charged.
+
+While the upstream is silent for more than ``GATEWAY_STREAM_KEEPALIVE_SECONDS`` a comment
+line keeps the client's connection alive. The upstream is read by a helper thread (a
+greenlet under gevent) feeding a queue, so waiting for it can time out without breaking it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+from django.conf import settings
+
+from billing.pricing import Usage, cost_compute
+from billing.services import credits_release
+from config.errors import ApiError
+from gateway import routing, tokens
+from gateway.models import Generation
+from gateway.pipeline import (
+    Admission,
+    Candidate,
+    attempts_iter,
+    connection_release,
+    dialect_for,
+    failure_error,
+    outcome_new,
+    outcome_route,
+    record_attempt,
+    upstream_body,
+)
+from gateway.providers import ProviderError
+from gateway.providers.openai import usage_from_openai
+from gateway.services import Outcome, generation_fail, generation_settle
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+class StreamEncoder(Protocol):
+    """Turns canonical chunks into a surface's SSE bytes."""
+
+    def begin(self, outcome: Outcome) -> bytes: ...
+
+    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes: ...
+
+    def error(self, err: ApiError, outcome: Outcome) -> bytes: ...
+
+    def end(self, outcome: Outcome, cost: int, tally: Tally) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Tally:
+    """What was delivered to the client, for billing without upstream usage."""
+
+    text_bytes: int = 0
+    content_chunks: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    native_usage: dict[str, Any] = field(default_factory=dict)
+    first_at: float | None = None
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        if chunk.get("usage"):
+            self.usage = usage_from_openai(chunk["usage"]) or self.usage
+            self.native_usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            piece = 0
+            for key in ("content", "reasoning", "reasoning_content"):
+                value = delta.get(key)
+                if value:
+                    piece += len(value.encode())
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                piece += len((fn.get("name") or "").encode())
+                piece += len((fn.get("arguments") or "").encode())
+            if piece:
+                self.text_bytes += piece
+                self.content_chunks += 1
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+
+    def estimated_completion(self) -> int:
+        """Each streamed content chunk carries at least one token; ~4 bytes make a token."""
+        return max(self.content_chunks, -(-self.text_bytes // 4))
+
+
+class _Pump:
+    """Reads an upstream chunk iterator on its own thread/greenlet into a queue."""
+
+    def __init__(self, source: Iterator[dict[str, Any]]) -> None:
+        self.source = source
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self.source:
+                if self.stopped:
+                    break
+                self.queue.put(item)
+            self.queue.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading side, which decides
+            self.queue.put(exc)
+
+    def get(self, wait: float) -> Any:
+        return self.queue.get(timeout=wait)
+
+    def stop(self) -> None:
+        self.stopped = True
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            # close() of a generator running on the pump thread raises; the flag and the
+            # closed response end it instead.
+            with contextlib.suppress(RuntimeError, ValueError, requests.RequestException):
+                close()
+
+
+def _as_provider_error(exc: BaseException) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, requests.RequestException):
+        return ProviderError(
+            f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
+        )
+    raise exc
+
+
+@dataclass(slots=True)
+class OpenStream:
+    admission: Admission
+    candidate: Candidate
+    outcome: Outcome
+    first: dict[str, Any]
+    source: Iterator[dict[str, Any]]
+
+
+def stream_open(admission: Admission) -> OpenStream:
+    """Try routes until one yields its first chunk. Raises ApiError (hold released) if none
+    does, so the client gets an ordinary error response."""
+    connection_release()
+    outcome = outcome_new(admission)
+    outcome.is_streamed = True
+    errors: list[ProviderError] = []
+    try:
+        for candidate, route in attempts_iter(admission):
+            outcome_route(outcome, candidate, route)
+            began = time.monotonic()
+            source = None
+            try:
+                source = iter(dialect_for(route).stream(route, upstream_body(admission, candidate)))
+                first = next(source)
+            except StopIteration:
+                exc: ProviderError = ProviderError(
+                    "Upstream closed the stream at once", retryable=True
+                )
+            except (ProviderError, requests.RequestException) as raw:
+                exc = _as_provider_error(raw)
+            else:
+                record_attempt(outcome, route, candidate, began, None)
+                return OpenStream(admission, candidate, outcome, first, source)
+            errors.append(exc)
+            record_attempt(outcome, route, candidate, began, exc)
+            if not exc.retryable and exc.code != "provider_not_configured":
+                break
+    except BaseException:
+        credits_release(hold=admission.hold)
+        raise
+    err = failure_error(errors, admission)
+    outcome.latency_ms = int((time.monotonic() - admission.caller.started) * 1000)
+    generation_fail(
+        hold=admission.hold, outcome=outcome, http_status=err.status, error_code=err.code
+    )
+    raise err
+
+
+def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
+    """The response body: the surface's events, then the billing close-out."""
+    outcome, admission = opened.outcome, opened.admission
+    tally = Tally()
+    pump = _Pump(opened.source)
+    keepalive = settings.GATEWAY_STREAM_KEEPALIVE_SECONDS
+    status, error = Generation.Status.SUCCESS, None
+    finished = False
+    try:
+        yield encoder.begin(outcome)
+        tally.add(opened.first)
+        yield encoder.chunk(opened.first, outcome)
+        while True:
+            try:
+                item = pump.get(keepalive)
+            except queue.Empty:
+                yield b": keep-alive\n\n"
+                continue
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                error = _as_provider_error(item)
+                break
+            tally.add(item)
+            yield encoder.chunk(item, outcome)
+        if error is not None:
+            routing.route_record(outcome.route_id or 0, ok=False)
+            status = Generation.Status.ERROR
+            yield encoder.error(
+                ApiError(502, "provider_error", f"The provider failed mid-stream: {error.message}"),
+                outcome,
+            )
+        cost = _settle(opened, tally, status)
+        finished = True
+        yield encoder.end(outcome, cost, tally)
+    finally:
+        pump.stop()
+        if not finished:
+            # The client went away (GeneratorExit) or relaying failed: bill what was sent.
+            _settle(opened, tally, Generation.Status.CANCELLED)
+            log.info(
+                "stream %s cancelled after %s chunks",
+                admission.caller.request_id,
+                tally.content_chunks,
+            )
+
+
+def _settle(opened: OpenStream, tally: Tally, status: str) -> int:
+    outcome, admission = opened.outcome, opened.admission
+    outcome.finish_reason = tally.finish_reason or ("error" if status != "success" else "")
+    if status == Generation.Status.ERROR:
+        outcome.finish_reason = "error"
+    started = admission.caller.started
+    outcome.latency_ms = int((time.monotonic() - started) * 1000)
+    if tally.first_at is not None:
+        outcome.ttft_ms = int((tally.first_at - started) * 1000)
+    if tally.usage is not None and status == Generation.Status.SUCCESS:
+        outcome.usage = tally.usage
+        outcome.native_usage = tally.native_usage
+    else:
+        prompt = (
+            tally.usage.prompt_tokens
+            if tally.usage
+            else tokens.estimate(
+                tokens.message_text(admission.body.get("messages") or [])
+                or str(admission.body.get("prompt") or "")
+            )
+        )
+        outcome.usage = Usage(prompt_tokens=prompt, completion_tokens=tally.estimated_completion())
+        outcome.usage_estimated = True
+    if status == Generation.Status.ERROR and tally.content_chunks == 0:
+        generation_fail(
+            hold=admission.hold, outcome=outcome, http_status=502, error_code="provider_error"
+        )
+        return 0
+    cost = cost_compute(usage=outcome.usage, prices=opened.candidate.model.prices)
+    generation = generation_settle(
+        hold=admission.hold,
+        outcome=outcome,
+        cost=cost,
+        status=status,
+        http_status=200,
+        error_code="provider_error" if status == "error" else "",
+    )
+    return generation.cost

@@ -1,0 +1,161 @@
+"""The Anthropic Messages surface (``POST /v1/messages``): Anthropic's request, response,
+stream events and error shape, over the same canonical money path as chat completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from config.errors import ApiError
+from gateway.formats.anthropic import (
+    FINISH_TO_STOP,
+    STOP_TO_FINISH,
+    anthropic_usage,
+    request_to_canonical,
+)
+from gateway.services import Outcome
+from gateway.validation import invalid
+
+
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+
+def messages_to_canonical(body: Any) -> dict[str, Any]:
+    """Check an Anthropic Messages request and return its canonical form."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "The request body must be a JSON object")
+    if not body.get("model"):
+        raise ApiError(400, "model_required", "model is required", param="model")
+    messages = body.get("messages")
+    if not messages:
+        raise ApiError(400, "messages_required", "messages is required", param="messages")
+    if not isinstance(messages, list):
+        raise invalid("messages", "messages must be an array")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise invalid(f"messages[{i}].role", "each message's role must be user or assistant")
+        content = message.get("content")
+        if not isinstance(content, str | list):
+            raise invalid(f"messages[{i}].content", "content must be a string or an array")
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise ApiError(400, "invalid_parameter", "max_tokens is required", param="max_tokens")
+    if isinstance(body.get("temperature"), int | float) and not 0 <= body["temperature"] <= 1:
+        raise invalid("temperature", "temperature must be in [0, 1]")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise invalid("system", "system must be a string or an array of text blocks")
+    stop = body.get("stop_sequences")
+    if stop is not None and (
+        not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)
+    ):
+        raise invalid("stop_sequences", "stop_sequences must be an array of strings")
+    return request_to_canonical(body)
+
+
+class MessagesStreamEncoder:
+    """Canonical chunks -> ``message_start``, ``content_block_*``, ``message_delta`` (usage
+    and cost), ``message_stop``; a ``ping`` after the start."""
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.open_kind: str | None = None
+        self.stop_reason: str | None = None
+
+    def begin(self, outcome: Outcome) -> bytes:
+        message = {
+            "id": outcome.request_id,
+            "type": "message",
+            "role": "assistant",
+            "model": outcome.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return event("message_start", {"message": message}) + event("ping", {})
+
+    def _close(self) -> bytes:
+        if self.open_kind is None:
+            return b""
+        self.open_kind = None
+        return event("content_block_stop", {"index": self.index})
+
+    def _open(self, kind: str, block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self.index += 1
+        self.open_kind = kind
+        return out + event("content_block_start", {"index": self.index, "content_block": block})
+
+    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
+        out = b""
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            thinking = delta.get("reasoning") or delta.get("reasoning_content")
+            if thinking:
+                if self.open_kind != "thinking":
+                    out += self._open("thinking", {"type": "thinking", "thinking": ""})
+                out += event(
+                    "content_block_delta",
+                    {
+                        "index": self.index,
+                        "delta": {"type": "thinking_delta", "thinking": thinking},
+                    },
+                )
+            if delta.get("content"):
+                if self.open_kind != "text":
+                    out += self._open("text", {"type": "text", "text": ""})
+                out += event(
+                    "content_block_delta",
+                    {
+                        "index": self.index,
+                        "delta": {"type": "text_delta", "text": delta["content"]},
+                    },
+                )
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                if call.get("id") or self.open_kind != "tool_use":
+                    out += self._open(
+                        "tool_use",
+                        {
+                            "type": "tool_use",
+                            "id": call.get("id"),
+                            "name": fn.get("name"),
+                            "input": {},
+                        },
+                    )
+                if fn.get("arguments"):
+                    out += event(
+                        "content_block_delta",
+                        {
+                            "index": self.index,
+                            "delta": {"type": "input_json_delta", "partial_json": fn["arguments"]},
+                        },
+                    )
+            native = choice.get("finish_reason")
+            if native:
+                self.stop_reason = (
+                    native if native in STOP_TO_FINISH else FINISH_TO_STOP.get(native, "end_turn")
+                )
+        return out
+
+    def error(self, err: ApiError, outcome: Outcome) -> bytes:
+        return self._close() + event(
+            "error", {"error": {"type": "api_error", "message": err.message}}
+        )
+
+    def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
+        usage = anthropic_usage(outcome.usage, cost)
+        return (
+            self._close()
+            + event(
+                "message_delta",
+                {
+                    "delta": {"stop_reason": self.stop_reason or "end_turn", "stop_sequence": None},
+                    "usage": usage,
+                },
+            )
+            + event("message_stop", {})
+        )
