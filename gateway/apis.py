@@ -27,7 +27,12 @@ from gateway.surfaces.completions import (
     completions_to_chat,
 )
 from gateway.surfaces.embeddings import embeddings_response, embeddings_validate
-from gateway.surfaces.messages import MessagesStreamEncoder, messages_to_canonical
+from gateway.surfaces.messages import (
+    MessagesStreamEncoder,
+    messages_to_canonical,
+    native_request,
+    native_response,
+)
 from gateway.surfaces.responses import (
     ResponsesStreamEncoder,
     response_from_chat,
@@ -149,13 +154,19 @@ class MessagesView(GatewayView):
     surface_name = "messages"
 
     def post(self, request: Request) -> HttpResponse:
-        body = chat_validate(messages_to_canonical(json_body(request._request)))
+        raw = json_body(request._request)
+        body = chat_validate(messages_to_canonical(raw))
         caller = self.caller(request)
         caller.surface = self.surface_name
         admission = pipeline.admit(caller, body)
+        admission.native = native_request(raw, request.META)
         if body.get("stream"):
             return stream_response(admission, MessagesStreamEncoder(), caller.headers)
         result, outcome, cost = pipeline.complete(admission)
+        if result.native is not None:
+            return json_response(
+                native_response(result.native, outcome, cost), headers=caller.headers
+            )
         chat = chat_response(result, outcome, cost)
         return json_response(
             response_from_canonical(chat, usage=outcome.usage, cost=cost), headers=caller.headers

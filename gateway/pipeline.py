@@ -62,6 +62,23 @@ class Admission:
     hold: HoldRef
     caps_max_tokens: bool  # the client sent no max_tokens: the gateway's cap is sent upstream
     operation: str = "complete"  # the dialect method: complete | embed
+    native: Native | None = None  # the surface's own body, for a route of the same dialect
+
+
+@dataclass(frozen=True, slots=True)
+class Native:
+    """A surface request in a dialect's own wire format. A route of that dialect receives it
+    as it came (model renamed), so provider-specific fields survive; any other route gets
+    the canonical translation."""
+
+    dialect: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def for_route(self, route: RouteInfo) -> dict[str, Any] | None:
+        if route.dialect != self.dialect:
+            return None
+        return {**self.body, "model": route.upstream_model}
 
 
 def _model_allowed(key: ApiKey, name: str, model: ResolvedModel) -> bool:
@@ -114,9 +131,15 @@ def _plan(
             cap = 0
         elif requested is not None:
             if requested >= model.context_length and model is models[0]:
+                # name the field the client sent (max_completion_tokens wins, as in validation)
+                name = (
+                    "max_completion_tokens"
+                    if body.get("max_completion_tokens") is not None
+                    else "max_tokens"
+                )
                 raise invalid(
-                    "max_tokens",
-                    f"max_tokens must be below the model's context length ({model.context_length})",
+                    name,
+                    f"{name} must be below the model's context length ({model.context_length})",
                 )
             cap = requested
         else:
@@ -291,8 +314,13 @@ def _complete(admission: Admission) -> tuple[Completion, Outcome, int]:
         outcome_route(outcome, candidate, route)
         began = time.monotonic()
         try:
-            call = getattr(dialect_for(route), admission.operation)
-            result = call(route, upstream_body(admission, candidate))
+            dialect = dialect_for(route)
+            native = admission.native.for_route(route) if admission.native else None
+            if native is not None:
+                result = dialect.complete_native(route, native, admission.native.headers)
+            else:
+                call = getattr(dialect, admission.operation)
+                result = call(route, upstream_body(admission, candidate))
         except ProviderError as exc:
             errors.append(exc)
             record_attempt(outcome, route, candidate, began, exc)

@@ -157,6 +157,14 @@ class OpenStream:
     source: Iterator[dict[str, Any]]
 
 
+def _stream_for(admission: Admission, candidate: Candidate, route: Any) -> Iterator[dict[str, Any]]:
+    dialect = dialect_for(route)
+    native = admission.native.for_route(route) if admission.native else None
+    if native is not None:
+        return dialect.stream_native(route, native, admission.native.headers)
+    return dialect.stream(route, upstream_body(admission, candidate))
+
+
 def stream_open(admission: Admission) -> OpenStream:
     """Try routes until one yields its first chunk. Raises ApiError (hold released) if none
     does, so the client gets an ordinary error response."""
@@ -170,7 +178,7 @@ def stream_open(admission: Admission) -> OpenStream:
             began = time.monotonic()
             source = None
             try:
-                source = iter(dialect_for(route).stream(route, upstream_body(admission, candidate)))
+                source = iter(_stream_for(admission, candidate, route))
                 first = next(source)
             except StopIteration:
                 exc: ProviderError = ProviderError(

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from gateway import apis
+from gateway.views_errors import api_not_found
 
 urlpatterns = [
     path("chat/completions", apis.ChatCompletionsView.as_view(), name="chat-completions"),
@@ -12,4 +13,6 @@ urlpatterns = [
     path("responses", apis.ResponsesView.as_view(), name="responses"),
     path("models", apis.ModelsView.as_view(), name="models"),
     path("key", apis.KeyView.as_view(), name="key"),
+    # The bare prefix (/v1/) is unknown too, and answers in the API's shape.
+    path("", api_not_found, {"rest": ""}),
 ]

@@ -71,6 +71,25 @@ class AnthropicDialect:
             usage_estimated=not data.get("usage"),
         )
 
+    def complete_native(
+        self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
+    ) -> Completion:
+        """An Anthropic request passed through as it came (model already renamed)."""
+        data = _json(self.post(route, {**body, "stream": False}, stream=False, headers=headers))
+        return Completion(
+            body=from_anthropic(data),
+            usage=usage_from_anthropic(data.get("usage")),
+            native_usage=data.get("usage") or {},
+            usage_estimated=not data.get("usage"),
+            native=data,
+        )
+
+    def stream_native(
+        self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
+    ) -> AnthropicStream:
+        resp = self.post(route, {**body, "stream": True}, stream=True, headers=headers)
+        return AnthropicStream(resp, keep_native=True)
+
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> AnthropicStream:
         payload = to_anthropic({**body, "stream": True}, model=route.upstream_model)
         return AnthropicStream(self.post(route, payload, stream=True))
@@ -82,8 +101,9 @@ class AnthropicDialect:
 class AnthropicStream(ChunkStream):
     """Anthropic SSE events turned into canonical chunks as they arrive."""
 
-    def __init__(self, resp: requests.Response) -> None:
+    def __init__(self, resp: requests.Response, *, keep_native: bool = False) -> None:
         super().__init__(resp)
+        self.keep_native = keep_native
         self.chunker = AnthropicChunker()
         self.pending: Iterator[dict[str, Any]] = iter(())
 
@@ -106,6 +126,10 @@ class AnthropicStream(ChunkStream):
                     retryable=err.get("type") == "overloaded_error",
                 )
             chunks = self.chunker.feed(data)
+            if self.keep_native:
+                # The raw event rides on a canonical chunk, for a surface that relays it.
+                chunks = chunks or [{"choices": [{"index": 0, "delta": {}}]}]
+                chunks[0] = {**chunks[0], "_native": data}
             if chunks:
                 self.pending = iter(chunks[1:])
                 return chunks[0]

@@ -53,6 +53,7 @@ class Completion:
     usage: Usage
     native_usage: dict[str, Any] = field(default_factory=dict)
     usage_estimated: bool = False
+    native: dict[str, Any] | None = None  # the upstream's own body, on a native passthrough
 
     @property
     def finish_reason(self) -> str:

@@ -14,12 +14,36 @@ from gateway.formats.anthropic import (
     anthropic_usage,
     request_to_canonical,
 )
+from gateway.pipeline import Native
 from gateway.services import Outcome
 from gateway.validation import invalid
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+
+GATEWAY_FIELDS = ("models", "provider", "transforms")
+
+
+def native_request(body: dict[str, Any], meta: dict[str, Any]) -> Native:
+    """The request as an Anthropic upstream should see it (gateway-only fields removed,
+    ``anthropic-beta`` passed on)."""
+    headers = {}
+    if meta.get("HTTP_ANTHROPIC_BETA"):
+        headers["anthropic-beta"] = meta["HTTP_ANTHROPIC_BETA"]
+    return Native("anthropic", {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}, headers)
+
+
+def native_response(data: dict[str, Any], outcome: Outcome, cost: int) -> dict[str, Any]:
+    usage = {**(data.get("usage") or {}), "cost": cost}
+    return {
+        **data,
+        "id": outcome.request_id,
+        "model": outcome.model,
+        "usage": usage,
+        "provider": outcome.provider,
+    }
 
 
 def messages_to_canonical(body: Any) -> dict[str, Any]:
@@ -63,8 +87,13 @@ class MessagesStreamEncoder:
         self.index = -1
         self.open_kind: str | None = None
         self.stop_reason: str | None = None
+        self.started = False
 
     def begin(self, outcome: Outcome) -> bytes:
+        return b""  # message_start goes out with the first chunk, native or translated
+
+    def _start(self, outcome: Outcome) -> bytes:
+        self.started = True
         message = {
             "id": outcome.request_id,
             "type": "message",
@@ -76,6 +105,21 @@ class MessagesStreamEncoder:
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
         return event("message_start", {"message": message}) + event("ping", {})
+
+    def _relay(self, raw: dict[str, Any], outcome: Outcome) -> bytes:
+        """An Anthropic upstream's own event, passed on with the gateway's id and model; its
+        closing events are replaced by the ones carrying the cost."""
+        kind = raw.get("type", "")
+        if kind == "message_start":
+            self.started = True
+            message = {**raw.get("message", {}), "id": outcome.request_id, "model": outcome.model}
+            return event(kind, {"message": message})
+        if kind == "message_delta":
+            self.stop_reason = (raw.get("delta") or {}).get("stop_reason") or self.stop_reason
+            return b""
+        if kind == "message_stop":
+            return b""
+        return event(kind, {k: v for k, v in raw.items() if k != "type"})
 
     def _close(self) -> bytes:
         if self.open_kind is None:
@@ -90,7 +134,10 @@ class MessagesStreamEncoder:
         return out + event("content_block_start", {"index": self.index, "content_block": block})
 
     def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
-        out = b""
+        raw = chunk.get("_native")
+        if raw is not None:
+            return self._relay(raw, outcome)
+        out = b"" if self.started else self._start(outcome)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             thinking = delta.get("reasoning") or delta.get("reasoning_content")
@@ -142,14 +189,17 @@ class MessagesStreamEncoder:
         return out
 
     def error(self, err: ApiError, outcome: Outcome) -> bytes:
-        return self._close() + event(
-            "error", {"error": {"type": "api_error", "message": err.message}}
+        return (
+            (b"" if self.started else self._start(outcome))
+            + self._close()
+            + event("error", {"error": {"type": "api_error", "message": err.message}})
         )
 
     def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
         usage = anthropic_usage(outcome.usage, cost)
         return (
-            self._close()
+            (b"" if self.started else self._start(outcome))
+            + self._close()
             + event(
                 "message_delta",
                 {
