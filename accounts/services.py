@@ -72,3 +72,24 @@ def apikey_touch(*, api_key: ApiKey, min_interval: int = 60) -> None:
     last = api_key.last_used_at
     if last is None or (now - last).total_seconds() >= min_interval:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+@transaction.atomic
+def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = None) -> None:
+    """Save the limits already set on ``api_key`` (those named in ``changed``) with an audit
+    row naming the fields. Never touches the prefix, the hash or the revocation flag."""
+    editable = {
+        "name",
+        "monthly_limit",
+        "allowed_models",
+        "allowed_ips",
+        "rate_limit_rpm",
+        "expires_at",
+    }
+    fields = [name for name in changed if name in editable]
+    if not fields:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(**{f: getattr(api_key, f) for f in fields})
+    ApiKeyEvent.objects.create(
+        api_key=api_key, kind=ApiKeyEvent.Kind.UPDATED, actor=actor, detail={"fields": fields}
+    )

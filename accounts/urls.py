@@ -4,7 +4,9 @@ from django.urls import path
 from accounts import views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<int:pk>/revoke/", views.key_revoke, name="key-revoke"),
 ]

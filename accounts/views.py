@@ -1,8 +1,67 @@
+"""Console pages of accounts: sign-up and API keys. Views validate and call services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, SignUpForm
+from accounts.models import ApiKey
+from accounts.selectors import apikey_list
+from accounts.services import CreatedKey, apikey_create, apikey_revoke, user_create
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignUpForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(
+                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+            )
+        except IntegrityError:
+            form.add_error("email", EMAIL_TAKEN)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def keys(request: HttpRequest) -> HttpResponse:
+    """List and create keys. A new key is rendered in this POST's response only: it is
+    stored nowhere (not in the session, not in a message), so a reload cannot show it."""
+    created: CreatedKey | None = None
+    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        created = apikey_create(user=request.user, actor=request.user, **form.service_kwargs())
+        form = ApiKeyCreateForm()
+    context = {
+        "form": form,
+        "created": created,
+        "keys": apikey_list(user=request.user),
+        "now": timezone.now(),
+    }
+    return render(request, "accounts/keys.html", context)
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html", {})
+@require_POST
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    if not key.is_disabled:
+        apikey_revoke(api_key=key, actor=request.user)
+    messages.success(request, f"Key {key.name} ({key.display}) is revoked.")
+    return redirect("keys")

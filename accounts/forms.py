@@ -1,0 +1,191 @@
+"""Console and admin forms for users and keys. They validate and convert (USD to credits,
+text to lists); the writes happen in ``accounts.services``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from catalog.selectors import model_resolve
+
+CREDITS_PER_USD = Decimal(1_000_000)
+EMAIL_TAKEN = "An account with this email already exists."
+
+
+def split_list(text: str) -> list[str]:
+    """Comma- or whitespace-separated items, stripped, without duplicates, in order."""
+    items = [item for item in re.split(r"[,\s]+", text or "") if item]
+    return list(dict.fromkeys(items))
+
+
+def cidrs_clean(values: list[str]) -> list[str]:
+    """IP addresses or CIDR ranges, normalised (``10.0.0.1`` becomes ``10.0.0.1/32``)."""
+    cleaned = []
+    for value in values:
+        try:
+            cleaned.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError as exc:
+            raise ValidationError(f"{value!r} is not an IP address or CIDR range.") from exc
+    return cleaned
+
+
+def usd_to_credits(usd: Decimal) -> int:
+    """1,000,000 credits = 1 USD; fractions of a credit are dropped."""
+    return int((usd * CREDITS_PER_USD).to_integral_value(rounding=ROUND_DOWN))
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autofocus": True}))
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        # A friendly early answer; the unique constraint still decides (the view catches it).
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError(EMAIL_TAKEN)
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first:
+            try:
+                password_validation.validate_password(first, User(email=data.get("email", "")))
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="Optional; for you.")
+    monthly_limit_usd = forms.DecimalField(
+        label="Monthly spend limit (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=6,
+        help_text="Per calendar month (UTC). Empty: no limit beyond your balance.",
+    )
+    allowed_models = forms.CharField(
+        required=False,
+        help_text="Comma-separated model ids or aliases. Empty allows every model.",
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IPs",
+        required=False,
+        help_text="Comma-separated addresses or CIDR ranges. Empty allows every address.",
+    )
+    rate_limit_rpm = forms.IntegerField(
+        label="Rate limit (requests per minute)", required=False, min_value=1
+    )
+    expires_on = forms.DateField(
+        label="Expires on (UTC)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The key stops working at 00:00 UTC on this date.",
+    )
+
+    def clean_name(self) -> str:
+        return self.cleaned_data["name"].strip() or "default"
+
+    def clean_allowed_models(self) -> list[str]:
+        names = split_list(self.cleaned_data["allowed_models"])
+        unknown = [name for name in names if model_resolve(name=name) is None]
+        if unknown:
+            raise ValidationError(f"Unknown model: {', '.join(unknown)}.")
+        return names
+
+    def clean_allowed_ips(self) -> list[str]:
+        return cidrs_clean(split_list(self.cleaned_data["allowed_ips"]))
+
+    def clean_expires_on(self) -> dt.date | None:
+        day = self.cleaned_data["expires_on"]
+        if day is not None and day <= timezone.now().date():
+            raise ValidationError("Choose a date after today.")
+        return day
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """Arguments for ``accounts.services.apikey_create``."""
+        data = self.cleaned_data
+        usd = data["monthly_limit_usd"]
+        day = data["expires_on"]
+        return {
+            "name": data["name"],
+            "monthly_limit": None if usd is None else usd_to_credits(usd),
+            "allowed_models": data["allowed_models"],
+            "allowed_ips": data["allowed_ips"],
+            "rate_limit_rpm": data["rate_limit_rpm"],
+            "expires_at": None
+            if day is None
+            else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC),
+        }
+
+
+class AdminUserAddForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class AdminUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    """Limits only: the secret is never shown nor accepted."""
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "name",
+            "monthly_limit",
+            "allowed_models",
+            "allowed_ips",
+            "rate_limit_rpm",
+            "expires_at",
+        ]
+
+    def clean_allowed_models(self) -> list[str]:
+        value = self.cleaned_data["allowed_models"] or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError('A JSON list of model ids, e.g. ["openai/gpt-5.5"].')
+        return value
+
+    def clean_allowed_ips(self) -> list[str]:
+        value = self.cleaned_data["allowed_ips"] or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError('A JSON list of CIDRs, e.g. ["10.0.0.0/8"].')
+        return cidrs_clean(value)
+
+    def clean_monthly_limit(self) -> int | None:
+        value = self.cleaned_data["monthly_limit"]
+        if value is not None and value < 0:
+            raise ValidationError("A limit is zero or more credits.")
+        return value

@@ -1,0 +1,32 @@
+"""Template filters for credits (1,000,000 credits = 1 USD)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+CREDITS_PER_USD = Decimal(1_000_000)
+
+
+@register.filter
+def credits(value: int | None) -> str:
+    """``5000000`` -> ``5,000,000``."""
+    if value is None or value == "":
+        return "-"
+    return f"{int(value):,}"
+
+
+@register.filter
+def usd(value: int | None) -> str:
+    """Credits as dollars, exact, with at least two decimals: ``5000000`` -> ``$5.00``,
+    ``150`` -> ``$0.00015``."""
+    if value is None or value == "":
+        return "-"
+    amount = Decimal(int(value)) / CREDITS_PER_USD
+    text = f"{abs(amount):,.6f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${whole}.{fraction.ljust(2, '0')}"

@@ -1,0 +1,165 @@
+"""The registry in Django admin: providers, models (the whitelist) with their routes and
+aliases, and routes on their own.
+
+``QuerySet.update()`` sends no signals, so every bulk action drops this process's catalog
+snapshot itself; other processes see the change within ``GATEWAY_CATALOG_TTL_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from catalog.models import Model, ModelAlias, Provider, Route
+from catalog.selectors import catalog_invalidate
+
+
+def _set_enabled(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, enabled: bool
+) -> None:
+    count = queryset.update(is_enabled=enabled)
+    catalog_invalidate()
+    opts = modeladmin.model._meta
+    noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+    state = "enabled" if enabled else "disabled"
+    modeladmin.message_user(request, f"{count} {noun} {state}.", messages.SUCCESS)
+
+
+@admin.action(description="Enable selected")
+def enable(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _set_enabled(modeladmin, request, queryset, enabled=True)
+
+
+@admin.action(description="Disable selected")
+def disable(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _set_enabled(modeladmin, request, queryset, enabled=False)
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "name",
+        "dialect",
+        "base_url",
+        "api_key_env",
+        "key_is_set",
+        "is_enabled",
+    ]
+    list_filter = ["dialect", "is_enabled"]
+    search_fields = ["slug", "name", "base_url"]
+    actions = [enable, disable]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(boolean=True, description="key set")
+    def key_is_set(self, obj: Provider) -> bool | None:
+        """Whether the named environment variable is set in this process (never its value);
+        None when the provider needs no key."""
+        if not obj.api_key_env:
+            return None
+        return bool(os.environ.get(obj.api_key_env))
+
+
+class RouteInline(admin.TabularInline):
+    model = Route
+    fields = ["provider", "upstream_model", "priority", "weight", "is_enabled"]
+    extra = 0
+
+
+class ModelAliasInline(admin.TabularInline):
+    model = ModelAlias
+    fields = ["alias"]
+    extra = 0
+
+
+class OutputModalityFilter(admin.SimpleListFilter):
+    title = "output modality"
+    parameter_name = "output"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(m, m) for m in ("text", "image", "audio", "video", "embeddings")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value:
+            return queryset
+        # JSON ``contains`` is not available on SQLite; the quoted name matches one element.
+        return queryset.filter(output_modalities__icontains=f'"{value}"')
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "name",
+        "price_prompt",
+        "price_completion",
+        "price_cache_read",
+        "price_request",
+        "price_image",
+        "context_length",
+        "is_enabled",
+    ]
+    list_editable = [
+        "price_prompt",
+        "price_completion",
+        "price_cache_read",
+        "price_request",
+        "price_image",
+        "is_enabled",
+    ]
+    list_filter = ["is_enabled", OutputModalityFilter]
+    search_fields = ["public_id", "name", "aliases__alias"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [ModelAliasInline, RouteInline]
+    actions = [enable, disable]
+    fieldsets = [
+        (None, {"fields": ["public_id", "name", "description", "is_enabled"]}),
+        (
+            "Prices (USD per 1M tokens = credits per token; empty uses the fallback price)",
+            {
+                "fields": [
+                    "price_prompt",
+                    "price_completion",
+                    "price_cache_read",
+                    "price_request",
+                    "price_image",
+                ]
+            },
+        ),
+        (
+            "Capabilities",
+            {
+                "fields": [
+                    "input_modalities",
+                    "output_modalities",
+                    "context_length",
+                    "max_output_tokens",
+                    "supported_parameters",
+                ]
+            },
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ["model", "provider", "upstream_model", "priority", "weight", "is_enabled"]
+    list_filter = ["provider", "is_enabled"]
+    search_fields = ["model__public_id", "upstream_model", "provider__slug"]
+    list_select_related = ["model", "provider"]
+    autocomplete_fields = ["model"]
+    actions = [enable, disable]
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    list_display = ["alias", "model"]
+    search_fields = ["alias", "model__public_id"]
+    list_select_related = ["model"]
+    autocomplete_fields = ["model"]
