@@ -17,6 +17,7 @@ from rest_framework.request import Request
 
 from accounts.keys import key_matches, key_prefix
 from accounts.models import ApiKey
+from accounts.services import apikey_touch
 from config.errors import ApiError
 
 
@@ -87,6 +88,7 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
         key = apikey_authenticate(request.META, select_related=self.select_related)
+        apikey_touch(api_key=key)
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:

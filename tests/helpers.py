@@ -1,0 +1,92 @@
+"""Shared assertions and arithmetic for the API tests: the error body, "nothing was charged",
+the expected cost of a request, and per-key rate-limit counters."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from billing.models import Hold, KeySpend, LedgerEntry
+from billing.selectors import ledger_breaches
+from gateway.models import RateCounter
+from tests.conftest import Account
+from tests.fakes.upstream import reply_text, usage_for
+
+MIN_CHARGE = 100  # BILLING_MIN_CHARGE's default, in credits
+
+
+def chat_body(model: str = "test/echo", text: str = "one two three", **extra: Any) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def fake_usage(body: dict[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) tokens the fake upstream reports for this request body."""
+    usage = usage_for(body, reply_text(body))
+    return usage["prompt_tokens"], usage["completion_tokens"]
+
+
+def cost_of(
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    prompt: str,
+    completion: str,
+    request: str = "0",
+    cached_tokens: int = 0,
+    cache_read: str | None = None,
+) -> int:
+    """ceil(uncached x prompt + cached x cache_read + completion x completion + request),
+    at least the minimum charge unless every price is zero. Prices in credits per token."""
+    read = Decimal(prompt if cache_read is None else cache_read)
+    raw = (
+        (prompt_tokens - cached_tokens) * Decimal(prompt)
+        + cached_tokens * read
+        + completion_tokens * Decimal(completion)
+        + Decimal(request)
+    )
+    if not any(Decimal(p) for p in (prompt, completion, request, str(read))):
+        return 0
+    return max(math.ceil(raw), MIN_CHARGE)
+
+
+def assert_error(resp: Any, status: int, code: str, param: str | None = None) -> dict:
+    """The response is the OpenAI-style error body with this status, code and param."""
+    assert resp.status_code == status, resp.content
+    assert resp["Content-Type"].startswith("application/json")
+    assert resp["X-Request-Id"].startswith("gen-")
+    body = resp.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "code", "param"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    assert error["code"] == code
+    assert error["param"] == param
+    return error
+
+
+def assert_not_charged(account: Account, balance: int) -> None:
+    """Balance unchanged, nothing held, no usage entry, no open hold, no key spend, and the
+    ledger invariants hold."""
+    assert account.balance() == balance
+    assert account.held() == 0
+    credit = account.user.credit_account
+    assert LedgerEntry.objects.filter(account=credit, kind=LedgerEntry.Kind.USAGE).count() == 0
+    assert Hold.objects.filter(account=credit).count() == 0
+    spends = KeySpend.objects.filter(api_key=account.key)
+    assert [(s.spent, s.held) for s in spends] in ([], [(0, 0)])
+    assert ledger_breaches() == []
+
+
+def rate_counters_clear(key_id: int) -> None:
+    """Forget this key's request counts (Redis outlives the test database)."""
+    RateCounter.objects.filter(api_key_id=key_id).delete()
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for name in client.scan_iter(f"rl:{key_id}:*"):
+            client.delete(name)
+        client.close()
