@@ -82,8 +82,13 @@ class Native:
 
 
 def _model_allowed(key: ApiKey, name: str, model: ResolvedModel) -> bool:
+    """An allowlist entry may name the model by its public id or any alias."""
     allowed = key.allowed_models
-    return not allowed or name in allowed or model.public_id in allowed
+    if not allowed or name in allowed or model.public_id in allowed:
+        return True
+    return any(
+        (entry := model_resolve(name=item)) is not None and entry.id == model.id for item in allowed
+    )
 
 
 def _candidates_resolve(key: ApiKey, body: dict[str, Any]) -> list[ResolvedModel]:

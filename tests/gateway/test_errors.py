@@ -275,3 +275,18 @@ def test_wrong_method_answers_in_the_error_shape(
 def test_unknown_v1_path_answers_404_json(api: ApiClient, path: str) -> None:
     assert_error(api.post(path, {}), 404, "not_found")
     assert_error(api.get(path), 404, "not_found")
+
+
+def test_allowlist_by_alias_also_allows_the_public_id(api, make_model, make_account, upstream):
+    # given a key allowed the model by its alias only
+    make_model("test/echo", aliases=("echo-alias",))
+    account = make_account(1_000_000, allowed_models=["echo-alias"])
+    # when it asks for the model by its public id
+    resp = api.post(
+        "/v1/chat/completions",
+        {"model": "test/echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        account=account,
+    )
+    # then it is served
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["model"] == "test/echo"
