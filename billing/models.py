@@ -1,7 +1,8 @@
 """Credits. Every amount is an integer number of credits: 1,000,000 credits = 1 USD.
 
 Invariants (checked by ``manage.py verify_ledger``):
-- ``CreditAccount.balance`` == sum of the account's ``LedgerEntry.amount``;
+- ``CreditAccount.balance`` == sum of the account's ``LedgerEntry.amount``, and each entry's
+  ``balance_after`` == the sum of its account's entries up to it (in id order);
 - ``CreditAccount.held`` == sum of the account's open ``Hold.amount``;
 - 0 <= held <= balance;
 - ``KeySpend.held`` == sum of the open holds of that key and month.
@@ -38,6 +39,16 @@ class CreditAccount(models.Model):
         return self.balance - self.held
 
 
+class LedgerEntryQuerySet(models.QuerySet):
+    """Bulk updates and deletes would bypass the model's append-only guard; refuse them."""
+
+    def update(self, **kwargs: object) -> int:
+        raise ValueError("ledger entries are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError("ledger entries are append-only")
+
+
 class LedgerEntry(models.Model):
     """Append-only: rows are inserted, never updated or deleted."""
 
@@ -60,6 +71,8 @@ class LedgerEntry(models.Model):
     memo = models.CharField(max_length=200, blank=True)
     balance_after = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LedgerEntryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "ledger entries"

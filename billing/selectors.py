@@ -49,7 +49,11 @@ def key_month_spend(*, api_key_id: int, month: dt.date | None = None) -> tuple[i
 @contextmanager
 def ledger_snapshot() -> Iterator[None]:
     """Run the reads inside in one consistent snapshot, so checks made of several queries
-    do not see a request settle between them. Inside an open transaction, that one is used."""
+    do not see a request settle between them. Inside an open transaction, that one is used.
+
+    PostgreSQL: a read-only REPEATABLE READ transaction, which blocks no writer. SQLite
+    (transactions begin IMMEDIATE): the check holds the write lock while it runs, so writers
+    wait for it (up to the busy timeout); the embedded database is small."""
     if connection.in_atomic_block:
         yield
         return

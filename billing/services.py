@@ -128,9 +128,10 @@ def _hold_close(hold: HoldRef) -> bool:
     return bool(deleted)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
-    """Charge ``cost`` for the request that owns ``hold`` and release the hold.
+    """Charge ``cost`` for the request that owns ``hold`` and release the hold. Joins the
+    caller's transaction (no savepoint), so the charge commits with the caller's record.
 
     The charge never exceeds the hold (the upper bound the request was admitted with), so
     the balance cannot go below zero. If the hold was already released (the sweeper took a
@@ -174,7 +175,7 @@ def _charge_late(hold: HoldRef, charge: int) -> tuple[int, int]:
     return charge, balance
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def credits_release(*, hold: HoldRef) -> bool:
     """Release a hold without charging. False if it was already closed."""
     if not _hold_close(hold):
