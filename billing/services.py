@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -71,8 +71,18 @@ def credits_reserve(
 ) -> HoldRef:
     """Hold ``amount`` credits for one request: the account must have ``amount`` available
     and, if the key has a monthly limit, the key's month must have room for it."""
-    if amount <= 0:
-        raise ValueError("a hold is positive")
+    if amount < 0:
+        raise ValueError("a hold is not negative")
+    if amount == 0:
+        # A free request's upper bound is zero: nothing to hold, nothing a sweeper could leak.
+        return HoldRef(
+            id=0,
+            account_id=account_id,
+            api_key_id=api_key_id,
+            month=None,
+            amount=0,
+            request_id=request_id,
+        )
     updated = CreditAccount.objects.filter(pk=account_id, balance__gte=F("held") + amount).update(
         held=F("held") + amount
     )
@@ -142,7 +152,10 @@ def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
         log.warning(
             "cost %s above hold %s for %s; charged the hold", cost, hold.amount, hold.request_id
         )
-    if _hold_close(hold):
+    if hold.id == 0:
+        balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=hold.account_id)
+        charge = 0
+    elif _hold_close(hold):
         balance = _account_apply(
             account_id=hold.account_id, delta_balance=-charge, delta_held=-hold.amount
         )
@@ -177,8 +190,8 @@ def _charge_late(hold: HoldRef, charge: int) -> tuple[int, int]:
 
 @transaction.atomic(savepoint=False)
 def credits_release(*, hold: HoldRef) -> bool:
-    """Release a hold without charging. False if it was already closed."""
-    if not _hold_close(hold):
+    """Release a hold without charging. False if it was already closed (or never held)."""
+    if hold.id == 0 or not _hold_close(hold):
         return False
     _account_apply(account_id=hold.account_id, delta_balance=0, delta_held=-hold.amount)
     if hold.month is not None:
@@ -209,7 +222,6 @@ def holds_sweep(*, now: dt.datetime | None = None) -> int:
     return released
 
 
-@transaction.atomic
 def credits_grant(
     *,
     user_id: int,
@@ -219,7 +231,20 @@ def credits_grant(
     memo: str = "",
 ) -> LedgerEntry:
     """Add (or, negative, take away) credits through the ledger. Taking away never goes below
-    what is available; a reference makes the grant idempotent (unique per kind)."""
+    what is available. A reference makes the grant idempotent: granting again with the same
+    (kind, reference) changes nothing and returns the first entry (the unique constraint
+    decides, so two concurrent grants cannot both credit)."""
+    try:
+        return _grant(user_id=user_id, amount=amount, kind=kind, reference=reference, memo=memo)
+    except IntegrityError:
+        existing = LedgerEntry.objects.filter(kind=kind, reference=reference).first()
+        if not reference or existing is None:
+            raise
+        return existing
+
+
+@transaction.atomic
+def _grant(*, user_id: int, amount: int, kind: str, reference: str, memo: str) -> LedgerEntry:
     account, _ = CreditAccount.objects.get_or_create(user_id=user_id)
     if amount < 0:
         updated = CreditAccount.objects.filter(

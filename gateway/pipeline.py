@@ -212,7 +212,7 @@ def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") 
         account_id=caller.account_id,
         api_key_id=key.pk,
         monthly_limit=key.monthly_limit,
-        amount=max(amount, 1),
+        amount=amount,
         request_id=caller.request_id,
         ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
     )

@@ -46,11 +46,25 @@ def test_reserve_refuses_more_than_available(make_account, reserve):
     assert account_row(account) == (1_000, 1_000)
 
 
-def test_reserve_rejects_a_non_positive_amount(make_account, reserve):
+def test_reserve_rejects_a_negative_amount(make_account, reserve):
     account = make_account(1_000)
-    with pytest.raises(ValueError, match="positive"):
-        reserve(account, 0)
+    with pytest.raises(ValueError, match="negative"):
+        reserve(account, -1)
     assert account_row(account) == (1_000, 0)
+
+
+def test_zero_hold_touches_nothing_and_settles_to_a_zero_entry(make_account, reserve):
+    # given an account with nothing, and a free request's zero upper bound
+    account = make_account(0)
+    hold = reserve(account, 0)
+    # then no hold row exists and nothing is held
+    assert hold.id == 0 and Hold.objects.count() == 0
+    assert account_row(account) == (0, 0)
+    # when it settles, one zero ledger entry records it
+    entry = credits_settle(hold=hold, cost=0)
+    assert entry.amount == 0 and entry.balance_after == 0
+    assert credits_release(hold=hold) is False
+    assert ledger_breaches() == []
 
 
 def test_reserve_counts_against_the_key_monthly_limit(make_account, reserve):
@@ -152,15 +166,16 @@ def test_grant_appends_entries_with_running_balance(make_account):
     assert ledger_breaches() == []
 
 
-def test_grant_with_a_used_reference_is_refused(make_account):
+def test_grant_with_a_used_reference_is_idempotent(make_account):
     # given a purchase recorded under reference pay_1
     account = make_account(0)
-    credits_grant(user_id=account.user.pk, amount=2_500, kind="purchase", reference="pay_1")
+    first = credits_grant(user_id=account.user.pk, amount=2_500, kind="purchase", reference="pay_1")
     # when the same purchase is granted again
-    with pytest.raises(IntegrityError):
-        credits_grant(user_id=account.user.pk, amount=2_500, kind="purchase", reference="pay_1")
-    # then it is not credited twice
+    again = credits_grant(user_id=account.user.pk, amount=2_500, kind="purchase", reference="pay_1")
+    # then it is not credited twice and the first entry comes back
+    assert again.pk == first.pk
     assert account_row(account) == (2_500, 0)
+    assert LedgerEntry.objects.filter(reference="pay_1").count() == 1
 
 
 def test_negative_grant_cannot_overdraw(make_account, reserve):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from billing.models import LedgerEntry
+from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway.models import Generation
 from tests.conftest import AccountFactory, ApiClient, ModelFactory
@@ -315,3 +315,22 @@ def test_max_tokens_absent_is_capped_to_what_the_balance_pays(
     assert cost == cost_of(prompt_tokens=10, completion_tokens=sent, prompt="1", completion="100")
     assert account.balance() == 1_000 - cost >= 0
     assert account.held() == 0
+
+
+def test_free_model_serves_an_account_with_no_credits(api, make_model, make_account, upstream):
+    # given a free model and an account holding nothing
+    make_model("test/free", prompt="0", completion="0", request="0", cache_read="0")
+    account = make_account(0)
+    # when the account calls it
+    resp = api.post(
+        "/v1/chat/completions",
+        {"model": "test/free", "messages": [{"role": "user", "content": "hi"}]},
+        account=account,
+    )
+    # then it is served for nothing, recorded with one zero ledger entry, and holds nothing
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["usage"]["cost"] == 0
+    gen = Generation.objects.get(request_id=resp.json()["id"])
+    assert gen.cost == 0 and gen.ledger_entry.amount == 0
+    assert account.balance() == 0 and account.held() == 0
+    assert Hold.objects.count() == 0
