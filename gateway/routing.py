@@ -131,6 +131,9 @@ def routes_plan(routes: tuple[RouteInfo, ...], prefs: ProviderPrefs | None) -> l
         )
         rest = [r for r in ordered if r.provider_slug not in rank]
         ordered = named + (rest if prefs.allow_fallbacks else [])
+    elif not prefs.allow_fallbacks:
+        # No backup providers: only the one that would be tried first.
+        ordered = ordered[:1]
     return ordered
 
 

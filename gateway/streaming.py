@@ -1,18 +1,23 @@
 """Streaming: relay canonical chunks to the client as they arrive, and bill exactly.
 
 One driver serves every surface; a surface supplies an encoder that turns canonical
-(OpenAI chat-chunk) dicts into its own wire events. Failover happens only before the first
-chunk reaches the client. Every ending settles once:
+(OpenAI chat-chunk) dicts into its own wire events. Failover happens only before the
+response starts: the gateway waits up to ``GATEWAY_STREAM_KEEPALIVE_SECONDS`` for a route's
+first chunk, so a route that fails at once is replaced and, if every route fails, the client
+gets an ordinary JSON error; an upstream slower than that to begin is committed to (the
+client then gets keep-alives, and a failure of it is a closing error event). Every ending
+settles once:
 
 - normal end: the upstream's usage (or an estimate, marked ``usage_estimated``);
 - upstream error mid-stream: a closing error event, charge for what was delivered;
-- client disconnect: the upstream is closed at once, charge for what was delivered, status
-  ``cancelled``;
+- client disconnect: the upstream is closed at once, charge for what was delivered (a chunk
+  counts once the server has written it), status ``cancelled``;
 - failure before anything was delivered: the hold is released, nothing is charged.
 
 While the upstream is silent for more than ``GATEWAY_STREAM_KEEPALIVE_SECONDS`` a comment
-line keeps the client's connection alive. The upstream is read by a helper thread (a
-greenlet under gevent) feeding a queue, so waiting for it can time out without breaking it.
+line keeps the client's connection alive, also before its first chunk. The upstream is
+opened and read by a helper thread (a greenlet under gevent) feeding a queue, so waiting for
+it can time out without breaking it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import requests
@@ -72,12 +78,14 @@ class Tally:
 
     text_bytes: int = 0
     content_chunks: int = 0
+    chunks: int = 0
     finish_reason: str | None = None
     usage: Usage | None = None
     native_usage: dict[str, Any] = field(default_factory=dict)
     first_at: float | None = None
 
     def add(self, chunk: dict[str, Any]) -> None:
+        self.chunks += 1
         if chunk.get("usage"):
             self.usage = usage_from_openai(chunk["usage"]) or self.usage
             self.native_usage = chunk["usage"]
@@ -106,10 +114,12 @@ class Tally:
 
 
 class _Pump:
-    """Reads an upstream chunk iterator on its own thread/greenlet into a queue."""
+    """Opens an upstream stream and reads its chunks on its own thread/greenlet into a queue:
+    chunks, then ``_END``, or the exception that ended it."""
 
-    def __init__(self, source: Iterator[dict[str, Any]]) -> None:
-        self.source = source
+    def __init__(self, opener: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        self.opener = opener
+        self.source: Iterator[dict[str, Any]] | None = None
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -117,6 +127,10 @@ class _Pump:
 
     def _run(self) -> None:
         try:
+            self.source = iter(self.opener())
+            if self.stopped:  # stopped while the request was in flight
+                self.stop()
+                return
             for item in self.source:
                 if self.stopped:
                     break
@@ -136,6 +150,11 @@ class _Pump:
             # closed response end it instead.
             with contextlib.suppress(RuntimeError, ValueError, requests.RequestException):
                 close()
+        # A pump blocked on a full queue (the client read slower than the upstream wrote)
+        # would wait forever: make room so it sees the flag and ends.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
 
 
 def _as_provider_error(exc: BaseException) -> ProviderError:
@@ -153,8 +172,18 @@ class OpenStream:
     admission: Admission
     candidate: Candidate
     outcome: Outcome
-    first: dict[str, Any]
-    source: Iterator[dict[str, Any]]
+    first: dict[str, Any] | None  # None: the upstream is slow to begin; the relay waits
+    pump: _Pump
+
+
+def _opening_error(first: Any) -> ProviderError | None:
+    """What a route's first queue item says about it: None if it is a chunk (or has not come
+    yet), else the error to fail over on."""
+    if first is None or isinstance(first, dict):
+        return None
+    if first is _END:
+        return ProviderError("Upstream closed the stream at once", retryable=True)
+    return _as_provider_error(first)
 
 
 def _stream_for(admission: Admission, candidate: Candidate, route: Any) -> Iterator[dict[str, Any]]:
@@ -176,19 +205,16 @@ def stream_open(admission: Admission) -> OpenStream:
         for candidate, route in attempts_iter(admission):
             outcome_route(outcome, candidate, route)
             began = time.monotonic()
-            source = None
+            pump = _Pump(partial(_stream_for, admission, candidate, route))
             try:
-                source = iter(_stream_for(admission, candidate, route))
-                first = next(source)
-            except StopIteration:
-                exc: ProviderError = ProviderError(
-                    "Upstream closed the stream at once", retryable=True
-                )
-            except (ProviderError, requests.RequestException) as raw:
-                exc = _as_provider_error(raw)
-            else:
+                first = pump.get(settings.GATEWAY_STREAM_KEEPALIVE_SECONDS)
+            except queue.Empty:
+                first = None
+            exc = _opening_error(first)
+            if exc is None:
                 record_attempt(outcome, route, candidate, began, None)
-                return OpenStream(admission, candidate, outcome, first, source)
+                return OpenStream(admission, candidate, outcome, first, pump)
+            pump.stop()
             errors.append(exc)
             record_attempt(outcome, route, candidate, began, exc)
             if not exc.retryable and exc.code != "provider_not_configured":
@@ -208,27 +234,30 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
     """The response body: the surface's events, then the billing close-out."""
     outcome, admission = opened.outcome, opened.admission
     tally = Tally()
-    pump = _Pump(opened.source)
+    pump, item = opened.pump, opened.first
     keepalive = settings.GATEWAY_STREAM_KEEPALIVE_SECONDS
     status, error = Generation.Status.SUCCESS, None
     finished = False
     try:
         yield encoder.begin(outcome)
-        tally.add(opened.first)
-        yield encoder.chunk(opened.first, outcome)
         while True:
-            try:
-                item = pump.get(keepalive)
-            except queue.Empty:
-                yield b": keep-alive\n\n"
-                continue
+            if item is None:
+                try:
+                    item = pump.get(keepalive)
+                except queue.Empty:
+                    yield b": keep-alive\n\n"
+                    continue
             if item is _END:
+                if not tally.chunks:
+                    error = _opening_error(item)
                 break
             if isinstance(item, BaseException):
                 error = _as_provider_error(item)
                 break
-            tally.add(item)
             yield encoder.chunk(item, outcome)
+            # Counted once written: a chunk whose write failed never reached the client.
+            tally.add(item)
+            item = None
         if error is not None:
             routing.route_record(outcome.route_id or 0, ok=False)
             status = Generation.Status.ERROR

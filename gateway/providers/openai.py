@@ -98,11 +98,15 @@ class OpenAIDialect:
 class ChunkStream:
     """Chat chunks from an upstream SSE response. ``close()`` may be called from another
     thread or greenlet: it shuts the socket down, which ends a blocked read at once and
-    tells the upstream the client is gone."""
+    tells the upstream the client is gone.
+
+    A stream that ends with neither ``[DONE]`` nor a finish_reason was cut off (a
+    close-delimited body looks complete to the HTTP layer): that ending is a ProviderError."""
 
     def __init__(self, resp: requests.Response) -> None:
         self.resp = resp
         self.events = sse_events(resp)
+        self.is_finished = False
 
     def __iter__(self) -> ChunkStream:
         return self
@@ -110,6 +114,7 @@ class ChunkStream:
     def __next__(self) -> dict[str, Any]:
         for event in self.events:
             if event == "[DONE]":
+                self.is_finished = True
                 break
             try:
                 chunk = orjson.loads(event)
@@ -122,8 +127,13 @@ class ChunkStream:
                     err = chunk["error"]
                     message = err.get("message") if isinstance(err, dict) else str(err)
                     raise ProviderError(f"Upstream error: {message}", retryable=False)
+                choices = chunk.get("choices") or ()
+                if any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+                    self.is_finished = True
                 return chunk
         self.close()
+        if not self.is_finished:
+            raise ProviderError("Upstream closed the stream before it finished", retryable=True)
         raise StopIteration
 
     def close(self) -> None:

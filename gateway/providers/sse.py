@@ -1,18 +1,37 @@
-"""Server-sent events read as they arrive (``iter_content(chunk_size=None)`` returns
-whatever the socket has, where ``iter_lines`` would wait to fill its buffer)."""
+"""Server-sent events read as they arrive: ``raw.read1()`` returns whatever the socket has.
+(``iter_lines`` waits to fill its buffer, and ``iter_content(chunk_size=None)`` reads a
+close-delimited body, one without chunked framing, to its very end.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import requests
+import urllib3
+
+from gateway.providers.base import ProviderError
+
+_READ_SIZE = 65536
+
+
+def _pieces(resp: requests.Response) -> Iterator[bytes]:
+    try:
+        while True:
+            piece = resp.raw.read1(_READ_SIZE, decode_content=True)
+            if not piece:
+                return
+            yield piece
+    except urllib3.exceptions.HTTPError as exc:
+        raise ProviderError(
+            f"Upstream stream broke: {exc.__class__.__name__}", retryable=True
+        ) from exc
 
 
 def sse_events(resp: requests.Response) -> Iterator[str]:
     """The ``data`` payloads of the stream, one string per event."""
     buffer = b""
     data: list[bytes] = []
-    for piece in resp.iter_content(chunk_size=None):
+    for piece in _pieces(resp):
         buffer += piece
         while True:
             cut = buffer.find(b"\n")

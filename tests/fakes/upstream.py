@@ -1,18 +1,43 @@
-"""A fake upstream provider: a real HTTP server speaking the OpenAI chat-completions wire
-format (JSON and SSE), with fault modes chosen by the upstream model name.
+"""A fake upstream provider: a real HTTP server speaking the OpenAI wire format (chat
+completions as JSON and SSE, embeddings), with fault modes chosen by the upstream model name.
 
-Model names (a route's ``upstream_model``):
+Model names (a route's ``upstream_model``), for ``POST /v1/chat/completions``:
 - ``echo`` (default): replies "echo: <last user message>", with usage.
-- ``fail-500`` / ``fail-429`` / ``fail-400`` / ``fail-401``: that HTTP status with an error body.
-- ``timeout``: sleeps longer than any client timeout before answering.
+- ``fail-500`` / ``fail-429`` / ``fail-400`` / ``fail-401``: that HTTP status with an error body
+  (also on ``/v1/embeddings``).
+- ``timeout``: sleeps ``timeout_sleep`` seconds (longer than any client timeout) before answering.
 - ``malformed``: HTTP 200 with a body that is not JSON.
-- ``no-usage``: a normal reply without ``usage``.
+- ``no-usage``: a normal reply without ``usage`` (streamed: no usage chunk).
 - ``slow-<ms>``: like echo, after a delay of <ms> milliseconds.
-- ``cached``: usage with prompt_tokens_details.cached_tokens and reasoning tokens.
-Every request is recorded in ``server.requests`` (path, headers, body).
+- ``cached``: usage with prompt_tokens_details.cached_tokens = 5 and
+  completion_tokens_details.reasoning_tokens = 3.
+- ``toolstream``: a tool call (``get_weather`` or the first tool's name, arguments
+  ``{"city": "Paris"}``, id ``call_fake1``); streamed as deltas, id and name first, then the
+  arguments in three pieces, finish_reason ``tool_calls``. Also returned, unstreamed, for
+  any model when the request has tools and a ``tool_choice`` other than none/auto.
+Streaming-only modes (unstreamed requests to them answer like ``echo``):
+- ``cut-<n>``: n content chunks, then the TCP connection is dropped: no finish_reason, no
+  usage, no ``[DONE]``.
+- ``errevent-<n>``: n content chunks, then ``data: {"error": {...}}`` and the connection
+  is dropped.
+- ``stall-<ms>``: response headers at once, then silence for <ms> milliseconds before the
+  first chunk (for keep-alive tests).
+- ``stream-500``: HTTP 500 before any byte of the stream.
+
+A stream is a role chunk (empty content), one content chunk per word of the reply (each
+after ``chunk_delay`` seconds), a finish chunk, a usage chunk when
+``stream_options.include_usage`` is true, and ``data: [DONE]``; the body is delimited by
+closing the connection.
+
+``POST /v1/embeddings`` answers deterministic vectors (see ``tests.fakes.embeddings``).
+
+Every request is recorded in ``server.requests`` (path, headers, body). Streams that end
+because the client went away (a write failed with BrokenPipe/ConnectionReset) are counted
+in ``server.disconnects``; ``server.disconnects_wait(n)`` polls for it.
 
 Usage is deterministic: prompt_tokens = 10 x the number of messages, completion_tokens =
-the number of words in the reply, so tests compute the exact expected cost.
+the number of words in the echo reply (for ``toolstream``: in the tool call's arguments, 2),
+so tests compute the exact expected cost.
 
 Run standalone: ``python -m tests.fakes.upstream --port 9100 --delay-ms 50``.
 """
@@ -25,6 +50,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.embeddings import embeddings_reply
+from tests.fakes.streams import TOOL_ARGUMENTS, text_stream, tool_message, tool_stream
 
 
 def reply_text(body: dict[str, Any]) -> str:
@@ -63,6 +91,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data).encode())
 
+    def _fail(self, status: int) -> None:
+        self._json(status, {"error": {"message": f"fake failure {status}", "type": "server_error"}})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
@@ -77,19 +108,18 @@ class FakeHandler(BaseHTTPRequestHandler):
             )
         if self.server.delay:
             time.sleep(self.server.delay)
-        if self.path.rstrip("/").endswith("/chat/completions"):
-            self._chat(body)
+        path = self.path.rstrip("/")
+        model = str(body.get("model") or "echo")
+        if model.startswith("fail-") and model[5:].isdigit():
+            self._fail(int(model[5:]))
+        elif path.endswith("/chat/completions"):
+            self._chat(body, model)
+        elif path.endswith("/embeddings"):
+            self._json(200, embeddings_reply(body))
         else:
             self._json(404, {"error": {"message": f"no route {self.path}"}})
 
-    def _chat(self, body: dict[str, Any]) -> None:
-        model = str(body.get("model") or "echo")
-        if model.startswith("fail-"):
-            status = int(model.split("-", 1)[1])
-            self._json(
-                status, {"error": {"message": f"fake failure {status}", "type": "server_error"}}
-            )
-            return
+    def _chat(self, body: dict[str, Any], model: str) -> None:
         if model == "timeout":
             time.sleep(self.server.timeout_sleep)
             self._json(504, {"error": {"message": "too late"}})
@@ -99,19 +129,11 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         if model.startswith("slow-"):
             time.sleep(int(model.split("-", 1)[1]) / 1000)
-        text = reply_text(body)
-        cap = body.get("max_completion_tokens") or body.get("max_tokens")
-        finish = "stop"
-        if cap and len(text.split()) > int(cap):
-            text = " ".join(text.split()[: int(cap)])
-            finish = "length"
-        usage = usage_for(body, text)
-        if model == "cached":
-            usage["prompt_tokens_details"] = {"cached_tokens": 5}
-            usage["completion_tokens_details"] = {"reasoning_tokens": 3}
         if body.get("stream"):
-            self._stream(body, text, finish, usage)
+            self._stream(body, model)
             return
+        text, finish = self._reply(body)
+        usage = self._usage(body, text, model)
         data: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -127,75 +149,43 @@ class FakeHandler(BaseHTTPRequestHandler):
                 }
             ],
         }
-        if body.get("tools") and body.get("tool_choice") not in (None, "none", "auto"):
-            tool = body["tools"][0]["function"]["name"]
-            data["choices"][0]["message"] = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_fake1",
-                        "type": "function",
-                        "function": {"name": tool, "arguments": '{"city": "Paris"}'},
-                    }
-                ],
-            }
+        forced = body.get("tools") and body.get("tool_choice") not in (None, "none", "auto")
+        if model == "toolstream" or forced:
+            data["choices"][0]["message"] = tool_message(body)
             data["choices"][0]["finish_reason"] = "tool_calls"
-        if model != "no-usage":
+        if model == "toolstream":
+            data["usage"] = usage_for(body, TOOL_ARGUMENTS)
+        elif model != "no-usage":
             data["usage"] = usage
         self._json(200, data)
 
-    def _stream(self, body: dict[str, Any], text: str, finish: str, usage: dict[str, Any]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        base = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": body.get("model"),
-        }
+    def _reply(self, body: dict[str, Any]) -> tuple[str, str]:
+        text = reply_text(body)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if cap and len(text.split()) > int(cap):
+            return " ".join(text.split()[: int(cap)]), "length"
+        return text, "stop"
 
-        def emit(data: Any) -> None:
-            self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
-            self.wfile.flush()
+    def _usage(self, body: dict[str, Any], text: str, model: str) -> dict[str, Any]:
+        usage = usage_for(body, text)
+        if model == "cached":
+            usage["prompt_tokens_details"] = {"cached_tokens": 5}
+            usage["completion_tokens_details"] = {"reasoning_tokens": 3}
+        return usage
 
-        emit(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                    }
-                ],
-            }
-        )
-        for i, word in enumerate(text.split()):
-            if self.server.chunk_delay:
-                time.sleep(self.server.chunk_delay)
-            emit(
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "delta": {"content": (" " if i else "") + word},
-                            "finish_reason": None,
-                        }
-                    ],
-                }
-            )
-        emit({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        if (body.get("stream_options") or {}).get("include_usage") and body.get(
-            "model"
-        ) != "no-usage":
-            emit({**base, "choices": [], "usage": usage})
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+    def _stream(self, body: dict[str, Any], model: str) -> None:
+        if model == "stream-500":
+            self._fail(500)
+            return
         self.close_connection = True
+        try:
+            if model == "toolstream":
+                tool_stream(self, body, usage_for(body, TOOL_ARGUMENTS))
+            else:
+                text, finish = self._reply(body)
+                text_stream(self, body, text, finish, self._usage(body, text, model))
+        except (BrokenPipeError, ConnectionResetError):
+            self.server.disconnect_record()
 
 
 class FakeUpstream(ThreadingHTTPServer):
@@ -216,11 +206,23 @@ class FakeUpstream(ThreadingHTTPServer):
         self.timeout_sleep = timeout_sleep
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def disconnect_record(self) -> None:
+        with self.lock:
+            self.disconnects += 1
+
+    def disconnects_wait(self, count: int, *, timeout: float = 3.0) -> int:
+        """Poll until ``disconnects`` reaches ``count`` (or the timeout); returns it."""
+        deadline = time.monotonic() + timeout
+        while self.disconnects < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.disconnects
 
     def start(self) -> FakeUpstream:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

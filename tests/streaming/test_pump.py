@@ -1,0 +1,49 @@
+"""The stream driver's reader thread: it ends when told to, whatever state it is in."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from gateway.streaming import _END, _Pump
+
+
+def endless() -> Iterator[dict[str, Any]]:
+    for i in itertools.count():
+        yield {"choices": [{"index": 0, "delta": {"content": str(i)}}]}
+
+
+def test_stopped_pump_with_a_full_queue_ends_its_thread() -> None:
+    # given an upstream far faster than the client: the queue fills up and the pump waits
+    pump = _Pump(endless)
+    deadline = time.monotonic() + 2
+    while not pump.queue.full() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pump.queue.full()
+    # when the client goes away and the relay stops the pump
+    pump.stop()
+    # then the thread does not stay blocked on the full queue
+    pump.thread.join(timeout=2)
+    assert not pump.thread.is_alive()
+
+
+def test_pump_stopped_before_the_upstream_answered_reads_nothing() -> None:
+    # given an upstream that takes a while to answer
+    def slow_open() -> Iterator[dict[str, Any]]:
+        time.sleep(0.2)
+        return endless()
+
+    pump = _Pump(slow_open)
+    # when the pump is stopped while the request is in flight
+    pump.stop()
+    pump.thread.join(timeout=2)
+    # then it ends without queueing a single chunk
+    assert not pump.thread.is_alive()
+    assert pump.queue.qsize() == 0
+
+
+def test_pump_relays_every_chunk_then_the_end() -> None:
+    pump = _Pump(lambda: iter([{"n": 1}, {"n": 2}]))
+    assert [pump.get(1), pump.get(1), pump.get(1)] == [{"n": 1}, {"n": 2}, _END]
