@@ -17,6 +17,7 @@ from accounts.services import apikey_create, user_create
 from billing.services import credits_grant
 from catalog.models import Model, Provider, Route
 from gateway import routing
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
 
 FAKE_KEY_ENV = "FAKE_UPSTREAM_API_KEY"
@@ -167,3 +168,40 @@ class ApiClient:
 @pytest.fixture
 def api() -> ApiClient:
     return ApiClient()
+
+
+# --- the fake Anthropic upstream ------------------------------------------------------------
+
+ANTHROPIC_KEY_ENV = "FAKE_ANTHROPIC_API_KEY"
+ANTHROPIC_SECRET = "anthropic-secret"  # the key the fake expects
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic(api_key=ANTHROPIC_SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_upstream(fake_anthropic: FakeAnthropic) -> FakeAnthropic:
+    """The fake Anthropic upstream, its request log emptied for this test."""
+    with fake_anthropic.lock:
+        fake_anthropic.requests.clear()
+        fake_anthropic.disconnects = 0
+    return fake_anthropic
+
+
+@pytest.fixture
+def anthropic_provider(
+    db: None, anthropic_upstream: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> Provider:
+    """A provider of the ``anthropic`` dialect at the fake (base URL without ``/v1``)."""
+    monkeypatch.setenv(ANTHROPIC_KEY_ENV, ANTHROPIC_SECRET)
+    return Provider.objects.create(
+        slug="fake-anthropic",
+        name="Fake Anthropic",
+        dialect="anthropic",
+        base_url=anthropic_upstream.url,
+        api_key_env=ANTHROPIC_KEY_ENV,
+    )

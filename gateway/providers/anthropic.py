@@ -74,8 +74,9 @@ class AnthropicDialect:
     def complete_native(
         self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
     ) -> Completion:
-        """An Anthropic request passed through as it came (model already renamed)."""
-        data = _json(self.post(route, {**body, "stream": False}, stream=False, headers=headers))
+        """An Anthropic request passed through as it came (model already renamed; the surface
+        sends only non-streaming bodies here, so nothing is added)."""
+        data = _json(self.post(route, body, stream=False, headers=headers))
         return Completion(
             body=from_anthropic(data),
             usage=usage_from_anthropic(data.get("usage")),
@@ -99,10 +100,12 @@ class AnthropicDialect:
 
 
 class AnthropicStream(ChunkStream):
-    """Anthropic SSE events turned into canonical chunks as they arrive."""
+    """Anthropic SSE events turned into canonical chunks as they arrive. A stream that ends
+    without ``message_stop`` was cut off: that ending is a ProviderError."""
 
     def __init__(self, resp: requests.Response, *, keep_native: bool = False) -> None:
         super().__init__(resp)
+        self.is_finished = False  # set by message_stop
         self.keep_native = keep_native
         self.chunker = AnthropicChunker()
         self.pending: Iterator[dict[str, Any]] = iter(())
@@ -119,6 +122,8 @@ class AnthropicStream(ChunkStream):
                 ) from exc
             if not isinstance(data, dict):
                 continue
+            if data.get("type") == "message_stop":
+                self.is_finished = True
             if data.get("type") == "error":
                 err = data.get("error") or {}
                 raise ProviderError(
@@ -134,6 +139,8 @@ class AnthropicStream(ChunkStream):
                 self.pending = iter(chunks[1:])
                 return chunks[0]
         self.close()
+        if not self.is_finished:
+            raise ProviderError("Upstream closed the stream before it finished", retryable=True)
         raise StopIteration
 
     def native_usage(self) -> Usage:

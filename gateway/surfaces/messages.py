@@ -88,6 +88,7 @@ class MessagesStreamEncoder:
         self.open_kind: str | None = None
         self.stop_reason: str | None = None
         self.started = False
+        self.native_usage: dict[str, Any] = {}  # a relayed upstream's own usage counts
 
     def begin(self, outcome: Outcome) -> bytes:
         return b""  # message_start goes out with the first chunk, native or translated
@@ -113,9 +114,12 @@ class MessagesStreamEncoder:
         if kind == "message_start":
             self.started = True
             message = {**raw.get("message", {}), "id": outcome.request_id, "model": outcome.model}
+            self.native_usage = dict(message.get("usage") or {})
             return event(kind, {"message": message})
         if kind == "message_delta":
             self.stop_reason = (raw.get("delta") or {}).get("stop_reason") or self.stop_reason
+            usage = raw.get("usage") or {}
+            self.native_usage.update({k: v for k, v in usage.items() if v is not None})
             return b""
         if kind == "message_stop":
             return b""
@@ -197,6 +201,9 @@ class MessagesStreamEncoder:
 
     def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
         usage = anthropic_usage(outcome.usage, cost)
+        if self.native_usage and not outcome.usage_estimated:
+            # A relayed upstream's counts keep their split (cache creation vs. input).
+            usage = {**self.native_usage, "cost": cost}
         return (
             (b"" if self.started else self._start(outcome))
             + self._close()
