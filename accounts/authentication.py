@@ -20,6 +20,9 @@ from accounts.models import ApiKey
 from accounts.services import apikey_touch
 from config.errors import ApiError
 
+# Every column of the key itself (the related rows may be narrowed with ``only``).
+KEY_FIELDS = tuple(f.name for f in ApiKey._meta.concrete_fields)
+
 
 def key_from_headers(meta: dict[str, Any]) -> str | None:
     auth = meta.get("HTTP_AUTHORIZATION", "")
@@ -58,7 +61,10 @@ def ip_allowed(ip: str, allowed: list[str]) -> bool:
 
 
 def apikey_authenticate(
-    meta: dict[str, Any], *, select_related: tuple[str, ...] = ("user",)
+    meta: dict[str, Any],
+    *,
+    select_related: tuple[str, ...] = ("user",),
+    only: tuple[str, ...] = (),
 ) -> ApiKey:
     """The usable key presented in these request headers, or an ApiError."""
     full = key_from_headers(meta)
@@ -69,7 +75,10 @@ def apikey_authenticate(
     prefix = key_prefix(full)
     key = None
     if prefix:
-        key = ApiKey.objects.select_related(*select_related).filter(prefix=prefix).first()
+        rows = ApiKey.objects.select_related(*select_related).filter(prefix=prefix)
+        if only:
+            rows = rows.only(*KEY_FIELDS, *only)
+        key = next(iter(rows[:1]), None)
     if key is None or not key_matches(full, key.secret_hash) or not key.user.is_active:
         raise ApiError(401, "invalid_api_key", "Invalid API key")
     if key.is_disabled:
@@ -85,9 +94,10 @@ def apikey_authenticate(
 
 class ApiKeyAuthentication(BaseAuthentication):
     select_related: tuple[str, ...] = ("user",)
+    only: tuple[str, ...] = ()  # related columns to load; empty loads them all
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
-        key = apikey_authenticate(request.META, select_related=self.select_related)
+        key = apikey_authenticate(request.META, select_related=self.select_related, only=self.only)
         apikey_touch(api_key=key)
         return key.user, key
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from billing import sql
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
+from billing.sql import is_postgres
 from config.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -59,7 +63,6 @@ def _account_apply(*, account_id: int, delta_balance: int, delta_held: int) -> i
         return int(cursor.fetchone()[0])
 
 
-@transaction.atomic
 def credits_reserve(
     *,
     account_id: int,
@@ -73,46 +76,66 @@ def credits_reserve(
     and, if the key has a monthly limit, the key's month must have room for it."""
     if amount < 0:
         raise ValueError("a hold is not negative")
+    limited = monthly_limit is not None and api_key_id is not None
+    month = month_start() if limited and amount else None
+    ref = HoldRef(
+        id=0,
+        account_id=account_id,
+        api_key_id=api_key_id,
+        month=month,
+        amount=amount,
+        request_id=request_id,
+    )
     if amount == 0:
         # A free request's upper bound is zero: nothing to hold, nothing a sweeper could leak.
-        return HoldRef(
-            id=0,
-            account_id=account_id,
-            api_key_id=api_key_id,
-            month=None,
-            amount=0,
-            request_id=request_id,
-        )
-    updated = CreditAccount.objects.filter(pk=account_id, balance__gte=F("held") + amount).update(
-        held=F("held") + amount
-    )
-    if not updated:
-        raise InsufficientCredits(
-            f"Insufficient credits: this request needs up to {amount} credits held"
-        )
-    month = None
-    if monthly_limit is not None and api_key_id is not None:
-        month = month_start()
-        if not _key_spend_hold(api_key_id, month, monthly_limit, amount):
+        return ref
+    if is_postgres() and not limited:
+        return replace(ref, id=_reserve_account(ref, ttl_seconds))
+    with transaction.atomic():
+        hold_id = _reserve_account(ref, ttl_seconds)
+        if limited and not _key_spend_hold(api_key_id, month, monthly_limit, amount):  # type: ignore[arg-type]
             raise KeyLimitExceeded(
                 f"The key's monthly spend limit of {monthly_limit} credits leaves no room "
                 f"for this request (up to {amount} credits)"
             )
+    return replace(ref, id=hold_id)
+
+
+def _reserve_account(ref: HoldRef, ttl_seconds: int) -> int:
+    """Hold on the account and create the Hold row; returns its id."""
+    if is_postgres():
+        row = sql.run(
+            *sql.reserve_statement(
+                account_id=ref.account_id,
+                api_key_id=ref.api_key_id,
+                amount=ref.amount,
+                request_id=ref.request_id,
+                month=ref.month,
+                ttl_seconds=ttl_seconds,
+            )
+        )
+        if row is None:
+            raise _insufficient(ref.amount)
+        return int(row[0])
+    updated = CreditAccount.objects.filter(
+        pk=ref.account_id, balance__gte=F("held") + ref.amount
+    ).update(held=F("held") + ref.amount)
+    if not updated:
+        raise _insufficient(ref.amount)
     hold = Hold.objects.create(
-        account_id=account_id,
-        api_key_id=api_key_id,
-        month=month,
-        amount=amount,
-        request_id=request_id,
+        account_id=ref.account_id,
+        api_key_id=ref.api_key_id,
+        month=ref.month,
+        amount=ref.amount,
+        request_id=ref.request_id,
         expires_at=timezone.now() + dt.timedelta(seconds=ttl_seconds),
     )
-    return HoldRef(
-        id=hold.id,
-        account_id=account_id,
-        api_key_id=api_key_id,
-        month=month,
-        amount=amount,
-        request_id=request_id,
+    return hold.id
+
+
+def _insufficient(amount: int) -> InsufficientCredits:
+    return InsufficientCredits(
+        f"Insufficient credits: this request needs up to {amount} credits held"
     )
 
 
@@ -138,20 +161,85 @@ def _hold_close(hold: HoldRef) -> bool:
     return bool(deleted)
 
 
-@transaction.atomic(savepoint=False)
 def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
-    """Charge ``cost`` for the request that owns ``hold`` and release the hold. Joins the
-    caller's transaction (no savepoint), so the charge commits with the caller's record.
+    """Charge ``cost`` for the request that owns ``hold`` and release the hold. Inside a
+    caller's transaction it joins it (no savepoint), so the charge commits with the caller's
+    record.
 
     The charge never exceeds the hold (the upper bound the request was admitted with), so
     the balance cannot go below zero. If the hold was already released (the sweeper took a
     request that outlived its TTL), the charge is taken only from what is still available.
     """
-    charge = max(0, min(cost, hold.amount))
+    charge = settle_charge(hold, cost)
+    if is_postgres() and hold.id:
+        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+            row = sql.run(
+                *settle_statement(hold, charge, memo, "SELECT id, amount, balance_after FROM le")
+            )
+            if row is not None:
+                key_spend_close(hold, charge)
+                return ledger_entry_of(hold, row[0], row[1], row[2], memo)
+    return _settle_orm(hold=hold, charge=charge, memo=memo)
+
+
+def settle_charge(hold: HoldRef, cost: int) -> int:
     if cost > hold.amount:
         log.warning(
             "cost %s above hold %s for %s; charged the hold", cost, hold.amount, hold.request_id
         )
+    return max(0, min(cost, hold.amount))
+
+
+def settle_statement(
+    hold: HoldRef, charge: int, memo: str, tail: str
+) -> tuple[str, dict[str, Any]]:
+    """The PostgreSQL settle as one statement: ``WITH <settle CTEs> <tail>``; ``tail`` may
+    read ``le`` (the ledger entry) and add its own CTE-dependent writes."""
+    cte, params = sql.settle_cte(
+        hold_id=hold.id,
+        charge=charge,
+        api_key_id=hold.api_key_id,
+        request_id=hold.request_id,
+        memo=memo,
+    )
+    return f"WITH {cte} {tail}", params
+
+
+def key_spend_close(hold: HoldRef, charge: int) -> None:
+    """After the account (lock order: account, then key spend), move the hold out of the
+    key's month."""
+    if hold.month is not None:
+        sql.run(
+            *sql.key_spend_statement(
+                api_key_id=hold.api_key_id,
+                month=hold.month,  # type: ignore[arg-type]
+                held=hold.amount,
+                spent=charge,
+            )
+        )
+
+
+def ledger_entry_of(
+    hold: HoldRef, entry_id: int, amount: int, balance_after: int, memo: str
+) -> LedgerEntry:
+    """The LedgerEntry a statement just inserted, without reading it back."""
+    entry = LedgerEntry(
+        id=entry_id,
+        account_id=hold.account_id,
+        api_key_id=hold.api_key_id,
+        amount=amount,
+        kind=LedgerEntry.Kind.USAGE,
+        reference=hold.request_id,
+        memo=memo[:200],
+        balance_after=balance_after,
+    )
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
+
+
+@transaction.atomic(savepoint=False)
+def _settle_orm(*, hold: HoldRef, charge: int, memo: str) -> LedgerEntry:
     if hold.id == 0:
         balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=hold.account_id)
         charge = 0
@@ -188,10 +276,29 @@ def _charge_late(hold: HoldRef, charge: int) -> tuple[int, int]:
     return charge, balance
 
 
-@transaction.atomic(savepoint=False)
 def credits_release(*, hold: HoldRef) -> bool:
     """Release a hold without charging. False if it was already closed (or never held)."""
-    if hold.id == 0 or not _hold_close(hold):
+    if hold.id == 0:
+        return False
+    if is_postgres():
+        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+            row = sql.run(*release_statement(hold, "SELECT amount FROM h"))
+            if row is None:
+                return False
+            key_spend_close(hold, 0)
+            return True
+    return _release_orm(hold)
+
+
+def release_statement(hold: HoldRef, tail: str) -> tuple[str, dict[str, Any]]:
+    """The PostgreSQL release as one statement: ``WITH <release CTEs> <tail>``."""
+    cte, params = sql.release_cte(hold_id=hold.id)
+    return f"WITH {cte} {tail}", params
+
+
+@transaction.atomic(savepoint=False)
+def _release_orm(hold: HoldRef) -> bool:
+    if not _hold_close(hold):
         return False
     _account_apply(account_id=hold.account_id, delta_balance=0, delta_held=-hold.amount)
     if hold.month is not None:

@@ -103,3 +103,13 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} -> {self.provider}:{self.upstream_model}"
+
+
+class CatalogRevision(models.Model):
+    """One row whose number goes up on every registry change, so every process can tell
+    cheaply whether its cached catalog is still current."""
+
+    revision = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog revision {self.revision}"

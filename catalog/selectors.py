@@ -1,8 +1,9 @@
 """Reads of the registry. The hot path reads a per-process snapshot of the whole catalog.
 
-The snapshot is rebuilt when this process changes the registry (signals) and at the latest
-``GATEWAY_CATALOG_TTL_SECONDS`` after it was built, so an admin's change reaches every
-process within that time without a query per request.
+Every change to the registry bumps ``CatalogRevision`` (signals, admin actions, import).
+A process checks that one number at most every ``GATEWAY_CATALOG_TTL_SECONDS`` and rebuilds
+its snapshot only when it moved, so an admin's change reaches every process within that
+time, and the request path costs no query at all in between.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import F
 
-from catalog.models import Model, Provider, Route
+from catalog.models import CatalogRevision, Model, Provider, Route
 
 MILLION = Decimal(1_000_000)
 
@@ -75,7 +77,8 @@ class ResolvedModel:
 class _Snapshot:
     by_name: dict[str, ResolvedModel]
     models: list[ResolvedModel]
-    built_at: float
+    checked_at: float
+    revision: int
 
 
 _lock = threading.Lock()
@@ -127,7 +130,11 @@ def _resolve(model: Model, routes: list[Route]) -> ResolvedModel:
     )
 
 
-def _build() -> _Snapshot:
+def _revision() -> int:
+    return CatalogRevision.objects.filter(pk=1).values_list("revision", flat=True).first() or 0
+
+
+def _build(revision: int) -> _Snapshot:
     models = list(Model.objects.prefetch_related("aliases"))
     routes: dict[int, list[Route]] = {}
     for route in Route.objects.select_related("provider").order_by("-priority", "id"):
@@ -141,22 +148,36 @@ def _build() -> _Snapshot:
     for model, item in zip(models, resolved, strict=True):
         for alias in model.aliases.all():
             by_name.setdefault(alias.alias, item)
-    return _Snapshot(by_name=by_name, models=resolved, built_at=time.monotonic())
+    return _Snapshot(
+        by_name=by_name, models=resolved, checked_at=time.monotonic(), revision=revision
+    )
 
 
 def _current() -> _Snapshot:
     global _snapshot
     snap = _snapshot
-    if snap is None or time.monotonic() - snap.built_at > settings.GATEWAY_CATALOG_TTL_SECONDS:
-        with _lock:
-            snap = _build()
-            _snapshot = snap
+    now = time.monotonic()
+    if snap is not None and now - snap.checked_at <= settings.GATEWAY_CATALOG_TTL_SECONDS:
+        return snap
+    with _lock:
+        revision = _revision()
+        if snap is not None and snap.revision == revision:
+            snap.checked_at = now
+            return snap
+        snap = _build(revision)
+        _snapshot = snap
     return snap
 
 
 def catalog_invalidate() -> None:
+    """The registry changed: tell every process (bump the revision) and drop this one's
+    snapshot now."""
     global _snapshot
     _snapshot = None
+    if not CatalogRevision.objects.filter(pk=1).update(revision=F("revision") + 1):
+        CatalogRevision.objects.bulk_create(
+            [CatalogRevision(pk=1, revision=1)], ignore_conflicts=True
+        )
 
 
 def model_resolve(*, name: str) -> ResolvedModel | None:

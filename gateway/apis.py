@@ -45,6 +45,12 @@ class GatewayKeyAuthentication(ApiKeyAuthentication):
     """Loads the key, its user and the user's credit account in one query."""
 
     select_related = ("user", "user__credit_account")
+    only = (
+        "user__is_active",
+        "user__is_api_enabled",
+        "user__credit_account__balance",
+        "user__credit_account__held",
+    )
 
 
 def json_response(

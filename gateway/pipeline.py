@@ -18,7 +18,7 @@ from django.db import connection
 
 from accounts.models import ApiKey
 from billing.pricing import Usage, affordable_completion_tokens, cost_compute, hold_bound
-from billing.selectors import spendable_get
+from billing.selectors import key_month_spend
 from billing.services import (
     HoldRef,
     InsufficientCredits,
@@ -149,10 +149,7 @@ def _plan(
             cap = requested
         else:
             if budget is None:
-                key = caller.api_key
-                budget = spendable_get(
-                    account_id=caller.account_id, api_key_id=key.pk, monthly_limit=key.monthly_limit
-                )
+                budget = _budget(caller)
             cap = min(
                 model.max_output_tokens,
                 affordable_completion_tokens(
@@ -185,9 +182,26 @@ def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) ->
     )
 
 
+def _available(caller: Caller) -> int:
+    """The account's available credits as loaded with the key (moments ago). Only sizes the
+    completion cap; the conditional update of the reserve is what decides."""
+    account = caller.api_key.user.credit_account
+    return max(account.balance - account.held, 0)
+
+
+def _budget(caller: Caller) -> int:
+    """What a new request may hold: the account's available credits, and no more than what
+    is left of the key's monthly limit."""
+    key = caller.api_key
+    amount = _available(caller)
+    if key.monthly_limit is not None:
+        spent, held = key_month_spend(api_key_id=key.pk)
+        amount = min(amount, key.monthly_limit - spent - held)
+    return max(amount, 0)
+
+
 def _key_binds(caller: Caller, budget: int) -> bool:
-    account = spendable_get(account_id=caller.account_id, api_key_id=None, monthly_limit=None)
-    return budget < account
+    return budget < _available(caller)
 
 
 def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") -> Admission:

@@ -3,13 +3,24 @@ transaction."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from billing.pricing import Cost, Usage
-from billing.services import HoldRef, credits_release, credits_settle
+from billing.services import (
+    HoldRef,
+    credits_release,
+    credits_settle,
+    key_spend_close,
+    release_statement,
+    settle_charge,
+    settle_statement,
+)
+from billing.sql import is_postgres
+from billing.sql import run as sql_run
 from gateway.models import Generation
 
 
@@ -61,7 +72,6 @@ class Outcome:
         )
 
 
-@transaction.atomic
 def generation_settle(
     *,
     hold: HoldRef,
@@ -71,29 +81,86 @@ def generation_settle(
     http_status: int = 200,
     error_code: str = "",
 ) -> Generation:
-    """Charge the request and write its record: exactly one ledger entry per settled
-    Generation."""
-    entry = credits_settle(hold=hold, cost=cost.total, memo=outcome.model)
+    """Charge the request and write its record, atomically: exactly one ledger entry per
+    settled Generation. On PostgreSQL both are one statement (see ``billing.sql``)."""
     generation = outcome.record(
         status=status,
         http_status=http_status,
         error_code=error_code,
-        cost=-entry.amount,
         cost_breakdown=cost.breakdown(),
-        ledger_entry=entry,
     )
-    generation.save(force_insert=True)
+    if is_postgres() and hold.id:
+        charge = settle_charge(hold, cost.total)
+        insert, params = _insert(generation, source="le", ledger="le.id", cost="-le.amount")
+        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+            statement, billing_params = settle_statement(
+                hold,
+                charge,
+                outcome.model,
+                f", gen AS ({insert} RETURNING id) SELECT le.id, le.amount, gen.id FROM le, gen",  # noqa: S608
+            )
+            row = sql_run(statement, {**params, **billing_params})
+            if row is not None:
+                key_spend_close(hold, charge)
+                generation.pk, generation.ledger_entry_id, generation.cost = row[2], row[0], -row[1]
+                generation._state.adding = False
+                return generation
+    with transaction.atomic():
+        entry = credits_settle(hold=hold, cost=cost.total, memo=outcome.model)
+        generation.cost = -entry.amount
+        generation.ledger_entry = entry
+        generation.save(force_insert=True)
     return generation
 
 
-@transaction.atomic
 def generation_fail(
     *, hold: HoldRef, outcome: Outcome, http_status: int, error_code: str
 ) -> Generation:
-    """Release the hold, charge nothing, and record the failure."""
-    credits_release(hold=hold)
+    """Release the hold, charge nothing, and record the failure (one statement on
+    PostgreSQL)."""
     generation = outcome.record(
         status=Generation.Status.ERROR, http_status=http_status, error_code=error_code, cost=0
     )
-    generation.save(force_insert=True)
+    if is_postgres() and hold.id:
+        insert, params = _insert(generation, source="", ledger="NULL", cost="0")
+        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+            statement, billing_params = release_statement(
+                hold,
+                f", gen AS ({insert} RETURNING id) SELECT gen.id, (SELECT amount FROM h) FROM gen",  # noqa: S608
+            )
+            row = sql_run(statement, {**params, **billing_params})
+            if row and row[1] is not None:
+                key_spend_close(hold, 0)
+        generation.pk = row[0] if row else None
+        generation._state.adding = False
+        return generation
+    with transaction.atomic():
+        credits_release(hold=hold)
+        generation.save(force_insert=True)
     return generation
+
+
+def _insert(
+    generation: Generation, *, source: str, ledger: str, cost: str
+) -> tuple[str, dict[str, Any]]:
+    """``INSERT INTO generation ... SELECT ...`` of this unsaved record, the ledger entry id
+    and the cost taken from SQL expressions over ``source``."""
+    columns: list[str] = []
+    values: list[str] = []
+    params: dict[str, Any] = {}
+    for f in Generation._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(f.column))
+        if f.attname == "ledger_entry_id":
+            values.append(ledger)
+        elif f.attname == "cost":
+            values.append(cost)
+        else:
+            name = f"g_{f.attname}"
+            params[name] = f.get_db_prep_save(f.pre_save(generation, add=True), connection)
+            values.append(f"%({name})s")
+    table = connection.ops.quote_name(Generation._meta.db_table)
+    origin = f" FROM {source}" if source else ""
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)}{origin}"
+    return sql, params
