@@ -8,6 +8,7 @@ request in every process.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,9 +20,6 @@ from accounts.keys import key_matches, key_prefix
 from accounts.models import ApiKey
 from accounts.services import apikey_touch
 from config.errors import ApiError
-
-# Every column of the key itself (the related rows may be narrowed with ``only``).
-KEY_FIELDS = tuple(f.name for f in ApiKey._meta.concrete_fields)
 
 
 def key_from_headers(meta: dict[str, Any]) -> str | None:
@@ -60,25 +58,23 @@ def ip_allowed(ip: str, allowed: list[str]) -> bool:
     return False
 
 
+def apikey_by_prefix(prefix: str) -> ApiKey | None:
+    """The key with this public prefix, its user loaded alongside."""
+    return next(iter(ApiKey.objects.select_related("user").filter(prefix=prefix)[:1]), None)
+
+
 def apikey_authenticate(
-    meta: dict[str, Any],
-    *,
-    select_related: tuple[str, ...] = ("user",),
-    only: tuple[str, ...] = (),
+    meta: dict[str, Any], *, lookup: Callable[[str], ApiKey | None] = apikey_by_prefix
 ) -> ApiKey:
-    """The usable key presented in these request headers, or an ApiError."""
+    """The usable key presented in these request headers, or an ApiError. ``lookup`` loads
+    a key (and its user) by prefix."""
     full = key_from_headers(meta)
     if not full:
         raise ApiError(
             401, "invalid_api_key", "Missing API key: send Authorization: Bearer <key> or x-api-key"
         )
     prefix = key_prefix(full)
-    key = None
-    if prefix:
-        rows = ApiKey.objects.select_related(*select_related).filter(prefix=prefix)
-        if only:
-            rows = rows.only(*KEY_FIELDS, *only)
-        key = next(iter(rows[:1]), None)
+    key = lookup(prefix) if prefix else None
     if key is None or not key_matches(full, key.secret_hash) or not key.user.is_active:
         raise ApiError(401, "invalid_api_key", "Invalid API key")
     if key.is_disabled:
@@ -93,11 +89,11 @@ def apikey_authenticate(
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    select_related: tuple[str, ...] = ("user",)
-    only: tuple[str, ...] = ()  # related columns to load; empty loads them all
+    def lookup(self, prefix: str) -> ApiKey | None:
+        return apikey_by_prefix(prefix)
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
-        key = apikey_authenticate(request.META, select_related=self.select_related, only=self.only)
+        key = apikey_authenticate(request.META, lookup=self.lookup)
         apikey_touch(api_key=key)
         return key.user, key
 

@@ -12,11 +12,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.authentication import ApiKeyAuthentication
 from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, model_list
 from config.errors import ApiError
 from gateway import pipeline, tokens
+from gateway.auth import GatewayKeyAuthentication
 from gateway.formats.anthropic import response_from_canonical
 from gateway.selectors import generation_detail, generation_get
 from gateway.streaming import StreamEncoder, stream_open, stream_relay
@@ -39,18 +39,6 @@ from gateway.surfaces.responses import (
     responses_to_canonical,
 )
 from gateway.validation import chat_validate
-
-
-class GatewayKeyAuthentication(ApiKeyAuthentication):
-    """Loads the key, its user and the user's credit account in one query."""
-
-    select_related = ("user", "user__credit_account")
-    only = (
-        "user__is_active",
-        "user__is_api_enabled",
-        "user__credit_account__balance",
-        "user__credit_account__held",
-    )
 
 
 def json_response(
