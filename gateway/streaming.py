@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-import requests
 from django.conf import settings
+from urllib3.exceptions import HTTPError
 
 from billing.pricing import Usage, cost_compute
 from billing.services import credits_release
@@ -148,7 +148,7 @@ class _Pump:
         if close is not None:
             # close() of a generator running on the pump thread raises; the flag and the
             # closed response end it instead.
-            with contextlib.suppress(RuntimeError, ValueError, requests.RequestException):
+            with contextlib.suppress(RuntimeError, ValueError, HTTPError):
                 close()
         # A pump blocked on a full queue (the client read slower than the upstream wrote)
         # would wait forever: make room so it sees the flag and ends.
@@ -160,7 +160,7 @@ class _Pump:
 def _as_provider_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, requests.RequestException):
+    if isinstance(exc, HTTPError):
         return ProviderError(
             f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
         )

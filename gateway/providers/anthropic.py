@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import requests
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
@@ -18,7 +17,7 @@ from gateway.formats.anthropic import (
     usage_from_anthropic,
 )
 from gateway.providers.base import Completion, ProviderError, api_key_for
-from gateway.providers.http import post_json
+from gateway.providers.http import Response, body_of, post_json
 from gateway.providers.openai import ChunkStream
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -33,16 +32,16 @@ def _headers(route: RouteInfo, extra: dict[str, str] | None = None) -> dict[str,
     return headers
 
 
-def _json(resp: requests.Response) -> dict[str, Any]:
+def _json(resp: Response) -> dict[str, Any]:
     try:
-        data = orjson.loads(resp.content)
+        data = orjson.loads(body_of(resp))
     except orjson.JSONDecodeError as exc:
         raise ProviderError(
-            "Upstream sent a malformed body", status=resp.status_code, retryable=True
+            "Upstream sent a malformed body", status=resp.status, retryable=True
         ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise ProviderError(
-            "Upstream sent a body without content", status=resp.status_code, retryable=True
+            "Upstream sent a body without content", status=resp.status, retryable=True
         )
     return data
 
@@ -55,7 +54,7 @@ class AnthropicDialect:
         *,
         stream: bool,
         headers: dict[str, str] | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         return post_json(
             route.base_url + "/v1/messages", body, headers=_headers(route, headers), stream=stream
         )
@@ -103,7 +102,7 @@ class AnthropicStream(ChunkStream):
     """Anthropic SSE events turned into canonical chunks as they arrive. A stream that ends
     without ``message_stop`` was cut off: that ending is a ProviderError."""
 
-    def __init__(self, resp: requests.Response, *, keep_native: bool = False) -> None:
+    def __init__(self, resp: Response, *, keep_native: bool = False) -> None:
         super().__init__(resp)
         self.is_finished = False  # set by message_stop
         self.keep_native = keep_native

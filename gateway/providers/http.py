@@ -1,77 +1,98 @@
-"""The one outbound HTTP session: pooled keep-alive connections, no cookies, and a timeout
-on every call.
+"""The one outbound HTTP pool: keep-alive connections shared by every thread and greenlet of
+the process, no cookies, no proxies from the environment, and a timeout on every call.
 
-One session serves every thread and greenlet of the process (urllib3's pool is thread-safe;
-a per-greenlet session would open a new connection per request under gevent).
+urllib3 directly (the transport under ``requests``, installed with it): measured with
+bench/, a call through ``requests.Session`` cost ~1.9 ms of CPU against ~1.1 ms here, a
+quarter of the whole per-request budget, for features (cookies, hooks, environment proxies)
+the gateway must not use anyway.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import threading
 from typing import Any
 
 import orjson
-import requests
+import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, TimeoutError
 
 from gateway.providers.base import RETRYABLE_STATUSES, ProviderError
 
+Response = urllib3.BaseHTTPResponse
+USER_AGENT = "llm-gateway/0.1"
+
 _lock = threading.Lock()
-_session: requests.Session | None = None
+_pool: urllib3.PoolManager | None = None
 
 
-def session_get() -> requests.Session:
-    global _session
-    if _session is None:
+def pool_get() -> urllib3.PoolManager:
+    global _pool
+    if _pool is None:
         with _lock:
-            if _session is None:
-                session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=64, pool_maxsize=1024, max_retries=0)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                session.headers["User-Agent"] = "llm-gateway/0.1"
-                session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-                session.trust_env = False
-                _session = session
-    return _session
+            if _pool is None:
+                _pool = urllib3.PoolManager(num_pools=64, maxsize=1024, block=False, retries=False)
+    return _pool
 
 
-def timeout() -> tuple[float, float]:
-    """(connect, read) seconds for upstream calls."""
-    return (settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT, settings.GATEWAY_UPSTREAM_READ_TIMEOUT)
+def timeout() -> urllib3.Timeout:
+    return urllib3.Timeout(
+        connect=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
+        read=settings.GATEWAY_UPSTREAM_READ_TIMEOUT,
+    )
 
 
-def post_json(
-    url: str, body: dict[str, Any], *, headers: dict[str, str], stream: bool
-) -> requests.Response:
+def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], stream: bool) -> Response:
     """POST a JSON body upstream. Transport failures and HTTP errors become ProviderError,
-    retryable where another route may succeed."""
+    retryable where another route may succeed. A streamed response is left unread."""
     data = orjson.dumps(body)
-    session = session_get()
+    headers = {"User-Agent": USER_AGENT, **headers}
+    pool = pool_get()
     for attempt in range(2):
         try:
-            resp = session.post(url, data=data, headers=headers, timeout=timeout(), stream=stream)
+            resp = pool.request(
+                "POST",
+                url,
+                body=data,
+                headers=headers,
+                timeout=timeout(),
+                preload_content=not stream,
+                retries=False,
+                redirect=False,
+            )
             break
-        except requests.exceptions.Timeout as exc:
+        except (NewConnectionError, ProtocolError) as exc:
+            # A pooled keep-alive connection may have been closed by the upstream; one
+            # immediate retry on a fresh connection before calling the route failed.
+            if attempt == 0 and isinstance(exc, ProtocolError):
+                continue
+            raise ProviderError("Could not connect to the upstream", retryable=True) from exc
+        except TimeoutError as exc:
             raise ProviderError(
                 f"Upstream timed out: {exc.__class__.__name__}", retryable=True
             ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            # A pooled keep-alive connection may have been closed by the upstream; one
-            # immediate retry on a fresh connection before calling the route failed.
-            if attempt == 0:
-                continue
-            raise ProviderError("Could not connect to the upstream", retryable=True) from exc
-    if resp.status_code >= 400:
-        content = resp.content
-        resp.close()
-        message = error_message(content) or f"Upstream answered HTTP {resp.status_code}"
+        except HTTPError as exc:
+            raise ProviderError(
+                f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
+            ) from exc
+    if resp.status >= 400:
+        content = body_of(resp)
+        resp.release_conn()
+        message = error_message(content) or f"Upstream answered HTTP {resp.status}"
         raise ProviderError(
-            message, status=resp.status_code, retryable=resp.status_code in RETRYABLE_STATUSES
+            message, status=resp.status, retryable=resp.status in RETRYABLE_STATUSES
         )
     return resp
+
+
+def body_of(resp: Response) -> bytes:
+    """The whole body (read now if the response was streamed)."""
+    try:
+        return resp.data
+    except HTTPError as exc:
+        raise ProviderError(
+            f"Upstream body broke: {exc.__class__.__name__}", status=resp.status, retryable=True
+        ) from exc
 
 
 def error_message(content: bytes) -> str:

@@ -11,12 +11,11 @@ import socket
 from typing import Any
 
 import orjson
-import requests
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway.providers.base import Completion, ProviderError, api_key_for
-from gateway.providers.http import post_json
+from gateway.providers.http import Response, body_of, post_json
 from gateway.providers.sse import sse_events
 
 
@@ -36,7 +35,7 @@ def usage_from_openai(raw: dict[str, Any] | None) -> Usage | None:
         return None
 
 
-def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) -> requests.Response:
+def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) -> Response:
     headers = {"Content-Type": "application/json"}
     key = api_key_for(route)
     if key:
@@ -50,14 +49,14 @@ class OpenAIDialect:
             route, "/chat/completions", {**body, "model": route.upstream_model}, stream=False
         )
         try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(body_of(resp))
         except orjson.JSONDecodeError as exc:
             raise ProviderError(
-                "Upstream sent a malformed body", status=resp.status_code, retryable=True
+                "Upstream sent a malformed body", status=resp.status, retryable=True
             ) from exc
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise ProviderError(
-                "Upstream sent a body without choices", status=resp.status_code, retryable=True
+                "Upstream sent a body without choices", status=resp.status, retryable=True
             )
         usage = usage_from_openai(data.get("usage"))
         return Completion(
@@ -70,14 +69,14 @@ class OpenAIDialect:
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         resp = _post(route, "/embeddings", {**body, "model": route.upstream_model}, stream=False)
         try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(body_of(resp))
         except orjson.JSONDecodeError as exc:
             raise ProviderError(
-                "Upstream sent a malformed body", status=resp.status_code, retryable=True
+                "Upstream sent a malformed body", status=resp.status, retryable=True
             ) from exc
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise ProviderError(
-                "Upstream sent a body without data", status=resp.status_code, retryable=True
+                "Upstream sent a body without data", status=resp.status, retryable=True
             )
         usage = usage_from_openai(data.get("usage"))
         return Completion(
@@ -103,7 +102,7 @@ class ChunkStream:
     A stream that ends with neither ``[DONE]`` nor a finish_reason was cut off (a
     close-delimited body looks complete to the HTTP layer): that ending is a ProviderError."""
 
-    def __init__(self, resp: requests.Response) -> None:
+    def __init__(self, resp: Response) -> None:
         self.resp = resp
         self.events = sse_events(resp)
         self.is_finished = False
@@ -145,7 +144,7 @@ class ChunkStream:
             self.resp.close()
 
 
-def _socket_of(resp: requests.Response) -> socket.socket | None:
-    conn = getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None)
+def _socket_of(resp: Response) -> socket.socket | None:
+    conn = getattr(resp, "_connection", None) or getattr(resp, "connection", None)
     sock = getattr(conn, "sock", None)
     return sock if isinstance(sock, socket.socket) else None

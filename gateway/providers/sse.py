@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import requests
 import urllib3
 
 from gateway.providers.base import ProviderError
+from gateway.providers.http import Response
 
 _READ_SIZE = 65536
 
 
-def _pieces(resp: requests.Response) -> Iterator[bytes]:
+def _pieces(resp: Response) -> Iterator[bytes]:
     try:
         while True:
-            piece = resp.raw.read1(_READ_SIZE, decode_content=True)
+            piece = resp.read1(_READ_SIZE, decode_content=True)
             if not piece:
                 return
             yield piece
@@ -27,7 +27,7 @@ def _pieces(resp: requests.Response) -> Iterator[bytes]:
         ) from exc
 
 
-def sse_events(resp: requests.Response) -> Iterator[str]:
+def sse_events(resp: Response) -> Iterator[str]:
     """The ``data`` payloads of the stream, one string per event."""
     buffer = b""
     data: list[bytes] = []
