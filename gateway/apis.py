@@ -18,7 +18,9 @@ from config.errors import ApiError
 from gateway import pipeline, tokens
 from gateway.auth import GatewayKeyAuthentication
 from gateway.formats.anthropic import response_from_canonical
+from gateway.providers import Completion
 from gateway.selectors import generation_detail, generation_get
+from gateway.services import Outcome
 from gateway.streaming import StreamEncoder, stream_open, stream_relay
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response
 from gateway.surfaces.completions import (
@@ -80,7 +82,8 @@ def stream_response(
 
 class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
-    surface = "openai"
+    surface = "openai"  # the error shape: openai or anthropic
+    surface_name = ""  # what the request log calls this endpoint
 
     def caller(self, request: Request) -> pipeline.Caller:
         key = request.auth
@@ -88,48 +91,120 @@ class GatewayView(APIView):
             request_id=request._request.request_id,
             api_key=key,
             account_id=key.user.credit_account.pk,
-            surface=self.surface,
+            surface=self.surface_name,
         )
 
 
-class ChatCompletionsView(GatewayView):
+class SurfaceView(GatewayView):
+    """One billed endpoint: its request converted to the canonical form, the money path,
+    and the answer converted back (or streamed through the surface's encoder)."""
+
+    operation = "complete"
+
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def native(self, raw: dict[str, Any], request: Request) -> pipeline.Native | None:
+        return None
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        raise ApiError(400, "invalid_parameter", "stream is not supported here", param="stream")
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> HttpResponse:
+        raw = json_body(request._request)
+        body = self.canonical(raw)
+        caller = self.caller(request)
+        admission = pipeline.admit(caller, body, operation=self.operation)
+        admission.native = self.native(raw, request)
+        if body.get("stream"):
+            return stream_response(admission, self.encoder(raw), caller.headers)
+        result, outcome, cost = pipeline.complete(admission)
+        return json_response(self.render(raw, result, outcome, cost), headers=caller.headers)
+
+
+class ChatCompletionsView(SurfaceView):
     surface_name = "chat.completions"
 
-    def post(self, request: Request) -> HttpResponse:
-        body = chat_validate(json_body(request._request))
-        caller = self.caller(request)
-        caller.surface = self.surface_name
-        admission = pipeline.admit(caller, body)
-        if body.get("stream"):
-            return stream_response(admission, ChatStreamEncoder(), caller.headers)
-        result, outcome, cost = pipeline.complete(admission)
-        return json_response(chat_response(result, outcome, cost), headers=caller.headers)
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        return chat_validate(raw)
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        return ChatStreamEncoder()
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        return chat_response(result, outcome, cost)
 
 
-class CompletionsView(GatewayView):
+class CompletionsView(SurfaceView):
     surface_name = "completions"
 
-    def post(self, request: Request) -> HttpResponse:
-        body = chat_validate(completions_to_chat(json_body(request._request)))
-        caller = self.caller(request)
-        caller.surface = self.surface_name
-        admission = pipeline.admit(caller, body)
-        if body.get("stream"):
-            return stream_response(admission, CompletionStreamEncoder(), caller.headers)
-        result, outcome, cost = pipeline.complete(admission)
-        return json_response(completion_response(result, outcome, cost), headers=caller.headers)
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        return chat_validate(completions_to_chat(raw))
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        return CompletionStreamEncoder()
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        return completion_response(result, outcome, cost)
 
 
-class EmbeddingsView(GatewayView):
+class EmbeddingsView(SurfaceView):
     surface_name = "embeddings"
+    operation = "embed"
 
-    def post(self, request: Request) -> HttpResponse:
-        body = embeddings_validate(json_body(request._request))
-        caller = self.caller(request)
-        caller.surface = self.surface_name
-        admission = pipeline.admit(caller, body, operation="embed")
-        result, outcome, cost = pipeline.complete(admission)
-        return json_response(embeddings_response(result, outcome, cost), headers=caller.headers)
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        return embeddings_validate(raw)
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        return embeddings_response(result, outcome, cost)
+
+
+class MessagesView(SurfaceView):
+    surface = "anthropic"
+    surface_name = "messages"
+
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        return chat_validate(messages_to_canonical(raw))
+
+    def native(self, raw: dict[str, Any], request: Request) -> pipeline.Native | None:
+        return native_request(raw, request.META)
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        return MessagesStreamEncoder()
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        if result.native is not None:
+            return native_response(result.native, outcome, cost)
+        chat = chat_response(result, outcome, cost)
+        return response_from_canonical(chat, usage=outcome.usage, cost=cost)
+
+
+class ResponsesView(SurfaceView):
+    surface_name = "responses"
+
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        return chat_validate(responses_to_canonical(raw))
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        return ResponsesStreamEncoder(raw)
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        return response_from_chat(raw, chat_response(result, outcome, cost), outcome, cost)
 
 
 class GenerationView(GatewayView):
@@ -141,46 +216,6 @@ class GenerationView(GatewayView):
         if generation is None:
             raise ApiError(404, "generation_not_found", f"No generation {request_id}", param="id")
         return json_response({"data": generation_detail(generation)})
-
-
-class MessagesView(GatewayView):
-    surface = "anthropic"
-    surface_name = "messages"
-
-    def post(self, request: Request) -> HttpResponse:
-        raw = json_body(request._request)
-        body = chat_validate(messages_to_canonical(raw))
-        caller = self.caller(request)
-        caller.surface = self.surface_name
-        admission = pipeline.admit(caller, body)
-        admission.native = native_request(raw, request.META)
-        if body.get("stream"):
-            return stream_response(admission, MessagesStreamEncoder(), caller.headers)
-        result, outcome, cost = pipeline.complete(admission)
-        if result.native is not None:
-            return json_response(
-                native_response(result.native, outcome, cost), headers=caller.headers
-            )
-        chat = chat_response(result, outcome, cost)
-        return json_response(
-            response_from_canonical(chat, usage=outcome.usage, cost=cost), headers=caller.headers
-        )
-
-
-class ResponsesView(GatewayView):
-    surface_name = "responses"
-
-    def post(self, request: Request) -> HttpResponse:
-        raw = json_body(request._request)
-        body = chat_validate(responses_to_canonical(raw))
-        caller = self.caller(request)
-        caller.surface = self.surface_name
-        admission = pipeline.admit(caller, body)
-        if body.get("stream"):
-            return stream_response(admission, ResponsesStreamEncoder(raw), caller.headers)
-        result, outcome, cost = pipeline.complete(admission)
-        chat = chat_response(result, outcome, cost)
-        return json_response(response_from_chat(raw, chat, outcome, cost), headers=caller.headers)
 
 
 class CountTokensView(GatewayView):
