@@ -17,7 +17,7 @@ from gateway.formats.anthropic import (
     usage_from_anthropic,
 )
 from gateway.providers.base import Completion, ProviderError, api_key_for
-from gateway.providers.http import Response, body_of, post_json
+from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.openai import ChunkStream
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -30,20 +30,6 @@ def _headers(route: RouteInfo, extra: dict[str, str] | None = None) -> dict[str,
         headers["x-api-key"] = key
     headers.update(extra or {})
     return headers
-
-
-def _json(resp: Response) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body_of(resp))
-    except orjson.JSONDecodeError as exc:
-        raise ProviderError(
-            "Upstream sent a malformed body", status=resp.status, retryable=True
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise ProviderError(
-            "Upstream sent a body without content", status=resp.status, retryable=True
-        )
-    return data
 
 
 class AnthropicDialect:
@@ -61,7 +47,7 @@ class AnthropicDialect:
 
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         resp = self.post(route, to_anthropic(body, model=route.upstream_model), stream=False)
-        data = _json(resp)
+        data = json_of(resp, require="content")
         usage = usage_from_anthropic(data.get("usage"))
         return Completion(
             body=from_anthropic(data),
@@ -75,7 +61,7 @@ class AnthropicDialect:
     ) -> Completion:
         """An Anthropic request passed through as it came (model already renamed; the surface
         sends only non-streaming bodies here, so nothing is added)."""
-        data = _json(self.post(route, body, stream=False, headers=headers))
+        data = json_of(self.post(route, body, stream=False, headers=headers), require="content")
         return Completion(
             body=from_anthropic(data),
             usage=usage_from_anthropic(data.get("usage")),

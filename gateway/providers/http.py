@@ -95,6 +95,22 @@ def body_of(resp: Response) -> bytes:
         ) from exc
 
 
+def json_of(resp: Response, *, require: str) -> dict[str, Any]:
+    """The response's JSON object, which must hold a list under ``require``; anything else is
+    a retryable ProviderError (another route may answer properly)."""
+    try:
+        data = orjson.loads(body_of(resp))
+    except orjson.JSONDecodeError as exc:
+        raise ProviderError(
+            "Upstream sent a malformed body", status=resp.status, retryable=True
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get(require), list):
+        raise ProviderError(
+            f"Upstream sent a body without {require}", status=resp.status, retryable=True
+        )
+    return data
+
+
 def error_message(content: bytes) -> str:
     """The human message of an upstream error body (OpenAI or Anthropic shape)."""
     try:

@@ -15,7 +15,7 @@ import orjson
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway.providers.base import Completion, ProviderError, api_key_for
-from gateway.providers.http import Response, body_of, post_json
+from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.sse import sse_events
 
 
@@ -43,47 +43,27 @@ def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) ->
     return post_json(route.base_url + path, body, headers=headers, stream=stream)
 
 
+def _completion(data: dict[str, Any]) -> Completion:
+    usage = usage_from_openai(data.get("usage"))
+    return Completion(
+        body=data,
+        usage=usage or Usage(),
+        native_usage=data.get("usage") or {},
+        usage_estimated=usage is None,
+    )
+
+
 class OpenAIDialect:
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
-        resp = _post(
-            route, "/chat/completions", {**body, "model": route.upstream_model}, stream=False
-        )
-        try:
-            data = orjson.loads(body_of(resp))
-        except orjson.JSONDecodeError as exc:
-            raise ProviderError(
-                "Upstream sent a malformed body", status=resp.status, retryable=True
-            ) from exc
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise ProviderError(
-                "Upstream sent a body without choices", status=resp.status, retryable=True
-            )
-        usage = usage_from_openai(data.get("usage"))
-        return Completion(
-            body=data,
-            usage=usage or Usage(),
-            native_usage=data.get("usage") or {},
-            usage_estimated=usage is None,
+        payload = {**body, "model": route.upstream_model}
+        return _completion(
+            json_of(_post(route, "/chat/completions", payload, stream=False), require="choices")
         )
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
-        resp = _post(route, "/embeddings", {**body, "model": route.upstream_model}, stream=False)
-        try:
-            data = orjson.loads(body_of(resp))
-        except orjson.JSONDecodeError as exc:
-            raise ProviderError(
-                "Upstream sent a malformed body", status=resp.status, retryable=True
-            ) from exc
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise ProviderError(
-                "Upstream sent a body without data", status=resp.status, retryable=True
-            )
-        usage = usage_from_openai(data.get("usage"))
-        return Completion(
-            body=data,
-            usage=usage or Usage(),
-            native_usage=data.get("usage") or {},
-            usage_estimated=usage is None,
+        payload = {**body, "model": route.upstream_model}
+        return _completion(
+            json_of(_post(route, "/embeddings", payload, stream=False), require="data")
         )
 
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkStream:
