@@ -17,7 +17,7 @@ from catalog.selectors import ResolvedModel, model_list
 from config.errors import ApiError
 from gateway import pipeline, tokens
 from gateway.auth import GatewayKeyAuthentication
-from gateway.formats.anthropic import response_from_canonical
+from gateway.formats.anthropic_inbound import response_from_canonical
 from gateway.providers import Completion
 from gateway.selectors import generation_detail, generation_get
 from gateway.services import Outcome

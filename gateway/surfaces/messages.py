@@ -8,12 +8,8 @@ from typing import Any
 import orjson
 
 from config.errors import ApiError
-from gateway.formats.anthropic import (
-    FINISH_TO_STOP,
-    STOP_TO_FINISH,
-    anthropic_usage,
-    request_to_canonical,
-)
+from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
+from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
 from gateway.pipeline import Native
 from gateway.services import Outcome
 from gateway.validation import invalid

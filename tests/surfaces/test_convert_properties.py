@@ -34,11 +34,10 @@ from hypothesis import strategies as st
 from gateway.formats.anthropic import (
     STOP_TO_FINISH,
     from_anthropic,
-    request_to_canonical,
-    response_from_canonical,
     to_anthropic,
     usage_from_anthropic,
 )
+from gateway.formats.anthropic_inbound import request_to_canonical, response_from_canonical
 from gateway.providers import Completion
 from gateway.services import Outcome
 from gateway.surfaces.chat import chat_response
