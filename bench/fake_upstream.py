@@ -5,9 +5,21 @@ a few tens of microseconds of CPU per request and does not compete with the gate
 machine's cores. ``POST .../chat/completions`` answers after ``--delay-ms`` with an OpenAI
 chat completion carrying ``usage``, computed as the tests' fake does: prompt_tokens = 10 x
 the number of messages, completion_tokens = the number of words in the reply ("echo: <last
-user message>", cut to max_tokens words). Anything else gets a 404.
+user message>", cut to max_tokens words). ``GET /stats`` answers the connections accepted,
+requests and streams served so far. Anything else gets a 404.
 
-Run: ``python -m bench.fake_upstream --port 9100 --delay-ms 50``.
+With ``"stream": true`` the answer is an OpenAI SSE stream instead (chunked transfer
+encoding, keep-alive): at once a role chunk, then ``--stream-chunks`` content chunks (one
+word each, not cut to max_tokens) ``--stream-interval-ms`` apart, each stamped with the wall
+time it was sent (``"ts"``: ``time.time()``, a field the gateway passes through, so a client
+on the same machine can measure the relay latency of every chunk); then a finish chunk, the
+usage chunk when ``stream_options.include_usage`` (prompt_tokens as above, completion_tokens
+= the number of content chunks) and ``data: [DONE]``. ``--delay-ms`` does not apply to
+streams. Every stream is one greenlet sleeping between chunks, so thousands of concurrent
+streams cost little more than their writes.
+
+Run: ``python -m bench.fake_upstream --port 9100 --delay-ms 50 [--stream-chunks 20
+--stream-interval-ms 10]``.
 """
 
 from __future__ import annotations
@@ -73,12 +85,22 @@ def response_bytes(status: int, payload: bytes, *, close: bool) -> bytes:
     return head.encode("latin-1") + payload
 
 
+def sse_frame(data: bytes) -> bytes:
+    """One chunk of a chunked transfer-encoded body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 class Handler:
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, chunks: int = 20, interval: float = 0.01) -> None:
         self.delay = delay
+        self.chunks = chunks
+        self.interval = interval
         self.served = 0
+        self.connections = 0
+        self.streams = 0
 
     def __call__(self, sock: Any, _addr: Any) -> None:
+        self.connections += 1
         buf = b""
         try:
             while True:
@@ -107,7 +129,11 @@ class Handler:
                         return
                     buf += chunk
                 raw, buf = buf[:length], buf[length:]
-                sock.sendall(self.answer(method, path, raw, close=close))
+                out = self.answer(method, path, raw, close=close)
+                if isinstance(out, dict):
+                    self.stream(sock, out, close=close)
+                else:
+                    sock.sendall(out)
                 self.served += 1
                 if close:
                     return
@@ -116,7 +142,12 @@ class Handler:
         finally:
             sock.close()
 
-    def answer(self, method: str, path: str, raw: bytes, *, close: bool) -> bytes:
+    def answer(self, method: str, path: str, raw: bytes, *, close: bool) -> bytes | dict[str, Any]:
+        """The response's bytes, or the parsed body of a stream request (see stream())."""
+        if method == "GET" and path == "/stats":
+            stats = {"connections": self.connections, "requests": self.served}
+            stats["streams"] = self.streams
+            return response_bytes(200, orjson.dumps(stats), close=close)
         if method != "POST" or not path.split("?", 1)[0].rstrip("/").endswith("/chat/completions"):
             return response_bytes(404, b'{"error":{"message":"not found"}}', close=close)
         try:
@@ -125,9 +156,57 @@ class Handler:
             return response_bytes(400, b'{"error":{"message":"bad json"}}', close=close)
         if not isinstance(body, dict):
             return response_bytes(400, b'{"error":{"message":"not an object"}}', close=close)
+        if body.get("stream"):
+            return body
         if self.delay:
             gevent.sleep(self.delay)
         return response_bytes(200, orjson.dumps(reply_for(body)), close=close)
+
+    def stream(self, sock: Any, body: dict[str, Any], *, close: bool) -> None:
+        """An OpenAI chat-completion SSE stream; the chunks are built from bytes templates,
+        so a chunk costs a format and a write."""
+        self.streams += 1
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: "
+            + (b"close" if close else b"keep-alive")
+            + b"\r\n\r\n"
+            + sse_frame(
+                self._chunk_head(body) + b'{"index":0,"delta":{"role":"assistant","content":""},'
+                b'"logprobs":null,"finish_reason":null}]}\n\n'
+            )
+        )
+        head = self._chunk_head(body)
+        for i in range(self.chunks):
+            if self.interval:
+                gevent.sleep(self.interval)
+            sock.sendall(
+                sse_frame(
+                    b'%s{"index":0,"delta":{"content":"w%d "},"logprobs":null,'
+                    b'"finish_reason":null}],"ts":%.6f}\n\n' % (head, i, time.time())
+                )
+            )
+        tail = sse_frame(
+            head + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n'
+        )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            prompt = 10 * len(body.get("messages") or [])
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": self.chunks,
+                "total_tokens": prompt + self.chunks,
+            }
+            tail += sse_frame(head + b'],"usage":' + orjson.dumps(usage) + b"}\n\n")
+        sock.sendall(tail + sse_frame(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+    @staticmethod
+    def _chunk_head(body: dict[str, Any]) -> bytes:
+        """A chunk up to the opening of its ``choices`` list."""
+        return (
+            b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":%d,'
+            b'"model":%s,"system_fingerprint":"fp_bench","choices":['
+            % (int(time.time()), orjson.dumps(str(body.get("model") or "echo")))
+        )
 
 
 def main() -> None:
@@ -136,8 +215,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--backlog", type=int, default=2048)
+    parser.add_argument("--stream-chunks", type=int, default=20, help="content chunks")
+    parser.add_argument("--stream-interval-ms", type=float, default=10.0)
     args = parser.parse_args()
-    handler = Handler(args.delay_ms / 1000)
+    handler = Handler(args.delay_ms / 1000, args.stream_chunks, args.stream_interval_ms / 1000)
     server = StreamServer((args.host, args.port), handler, backlog=args.backlog)
     server.max_accept = 1000
     server.start()

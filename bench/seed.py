@@ -122,6 +122,9 @@ def verify(expect_min: int, expect_max: int) -> dict[str, object]:
     gens = Generation.objects.filter(user__email__startswith="bench")
     billed = gens.filter(status=Generation.Status.SUCCESS)
     n_billed = billed.count()
+    # a stream the client left, or that failed after delivering, is charged too (cancelled)
+    charged = gens.filter(ledger_entry__isnull=False)
+    n_charged = charged.count()
     out.update(
         accounts=accounts.count(),
         balance=balance,
@@ -136,6 +139,8 @@ def verify(expect_min: int, expect_max: int) -> dict[str, object]:
         billed_generations=n_billed,
         billed_cost=billed.aggregate(s=Sum("cost"))["s"] or 0,
         billed_without_entry=billed.filter(ledger_entry__isnull=True).count(),
+        charged_generations=n_charged,
+        charged_cost=charged.aggregate(s=Sum("cost"))["s"] or 0,
         expect_min=expect_min,
         expect_max=expect_max,
     )
@@ -145,9 +150,10 @@ def verify(expect_min: int, expect_max: int) -> dict[str, object]:
         "usage entries sum == balance change": usage_sum == balance - granted,
         "no open holds": held == 0 and out["open_holds"] == 0,
         "billed Generation rows == successful requests": expect_min <= n_billed <= expect_max,
-        "one usage entry per billed Generation": usage.count() == n_billed
+        "one usage entry per charged Generation, none missing on a billed one": usage.count()
+        == n_charged
         and out["billed_without_entry"] == 0,
-        "sum of Generation.cost == -usage sum": (out["billed_cost"] == -usage_sum),
+        "sum of charged Generation.cost == -usage sum": (out["charged_cost"] == -usage_sum),
     }
     out["checks"] = checks
     out["ok"] = all(checks.values())
