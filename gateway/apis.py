@@ -18,6 +18,7 @@ from config.errors import ApiError
 from gateway import pipeline, tokens
 from gateway.auth import GatewayKeyAuthentication
 from gateway.formats.anthropic_inbound import response_from_canonical
+from gateway.gate import gate_enter, gate_leave
 from gateway.providers import Completion
 from gateway.selectors import generation_detail, generation_get
 from gateway.services import Outcome
@@ -84,6 +85,16 @@ class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     surface = "openai"  # the error shape: openai or anthropic
     surface_name = ""  # what the request log calls this endpoint
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        gate_enter()  # before authentication, the request's first query
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        gate_leave()  # if the request ended before giving its connection back
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def caller(self, request: Request) -> pipeline.Caller:
         key = request.auth

@@ -9,10 +9,12 @@ import logging
 from typing import Any
 
 import orjson
+from django.db import OperationalError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 
 from config.errors import ApiError
+from gateway.services import pool_timed_out
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,14 @@ def _from_drf(exc: Exception) -> ApiError | None:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
     view = context.get("view")
     surface = getattr(view, "surface", "openai")
+    if isinstance(exc, OperationalError) and pool_timed_out(exc):
+        log.warning("database pool exhausted: answered 503")
+        exc = ApiError(
+            503,
+            "overloaded",
+            "The gateway is at capacity; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     err = exc if isinstance(exc, ApiError) else _from_drf(exc)
     if err is None:
         return None

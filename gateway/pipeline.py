@@ -25,6 +25,7 @@ from billing.services import (
 from catalog.selectors import RouteInfo
 from config.errors import ApiError
 from gateway import routing, tokens
+from gateway.gate import gate_leave
 from gateway.planning import Caller, Candidate, candidates_resolve, plan
 from gateway.providers import DIALECTS, Completion, Dialect, ProviderError
 from gateway.ratelimit import ratelimit_hit
@@ -97,9 +98,11 @@ def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") 
 
 
 def connection_release() -> None:
-    """Give the DB connection back (to the pool) before a long upstream call."""
+    """Give the DB connection back (to the pool) before a long upstream call, and the
+    admission slot with it."""
     if not connection.in_atomic_block:
         connection.close()
+    gate_leave()
 
 
 def attempts_iter(admission: Admission) -> Iterator[tuple[Candidate, RouteInfo]]:

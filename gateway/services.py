@@ -3,11 +3,16 @@ transaction."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from psycopg_pool import PoolTimeout
 
 from billing.pricing import Cost, Usage
 from billing.services import (
@@ -22,6 +27,35 @@ from billing.services import (
 from billing.sql import is_postgres
 from billing.sql import run as sql_run
 from gateway.models import Generation
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def pool_timed_out(exc: BaseException) -> bool:
+    """A database error that means no pooled connection came in time (nothing was sent)."""
+    return isinstance(exc, PoolTimeout) or isinstance(exc.__cause__, PoolTimeout)
+
+
+def pool_retry(fn: Callable[P, R]) -> Callable[P, R]:
+    """Retry a closing write while the pool is exhausted: the request already happened, so
+    its billing must not be dropped for want of a connection. Only a pool timeout is
+    retried (no statement reached the database); anything else propagates."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for delay in (0.2, 0.5, 1.0, 2.0, 4.0):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                if not pool_timed_out(exc):
+                    raise
+                log.warning("no database connection for %s; retrying in %ss", fn.__name__, delay)
+                time.sleep(delay)
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(slots=True)
@@ -72,6 +106,7 @@ class Outcome:
         )
 
 
+@pool_retry
 def generation_settle(
     *,
     hold: HoldRef,
@@ -113,6 +148,7 @@ def generation_settle(
     return generation
 
 
+@pool_retry
 def generation_fail(
     *, hold: HoldRef, outcome: Outcome, http_status: int, error_code: str
 ) -> Generation:

@@ -269,7 +269,11 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
         finished = True
         yield encoder.end(outcome, cost, tally)
     finally:
-        pump.stop()
+        try:
+            pump.stop()
+        except Exception:
+            # Closing the upstream must never keep the request from being billed.
+            log.exception("closing the upstream of %s failed", admission.caller.request_id)
         if not finished:
             # The client went away (GeneratorExit) or relaying failed: bill what was sent.
             _settle(opened, tally, Generation.Status.CANCELLED)

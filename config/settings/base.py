@@ -149,6 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
     "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.negotiation.IgnoreAcceptNegotiation",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -165,6 +166,12 @@ BILLING_HOLD_TTL_SECONDS = env.int("BILLING_HOLD_TTL_SECONDS", default=900)
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=300.0)
 GATEWAY_MAX_ATTEMPTS = env.int("GATEWAY_MAX_ATTEMPTS", default=3)
+# Requests in their database phase at once, per process: below the pool size, so settling
+# finished requests always finds a connection (see gateway/gate.py).
+GATEWAY_DB_ADMISSIONS = env.int(
+    "GATEWAY_DB_ADMISSIONS", default=max(1, env.int("DB_POOL_MAX_SIZE", default=20) - 6)
+)
+GATEWAY_ADMISSION_TIMEOUT_SECONDS = env.float("GATEWAY_ADMISSION_TIMEOUT_SECONDS", default=30.0)
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 GATEWAY_TRUSTED_PROXIES = env.int("GATEWAY_TRUSTED_PROXIES", default=0)
 GATEWAY_CIRCUIT_FAILURES = env.int("GATEWAY_CIRCUIT_FAILURES", default=5)

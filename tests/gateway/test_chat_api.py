@@ -334,3 +334,53 @@ def test_free_model_serves_an_account_with_no_credits(api, make_model, make_acco
     assert gen.cost == 0 and gen.ledger_entry.amount == 0
     assert account.balance() == 0 and account.held() == 0
     assert Hold.objects.count() == 0
+
+
+def test_any_accept_header_is_answered(api, make_model, make_account, upstream):
+    # given clients that send Accept headers the API does not "offer"
+    make_model("test/echo")
+    account = make_account(1_000_000)
+    body = {"model": "test/echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    # when they call, then a stream is still SSE and a plain call still JSON
+    streamed = api.post(
+        "/v1/chat/completions",
+        {**body, "stream": True},
+        account=account,
+        HTTP_ACCEPT="text/event-stream",
+    )
+    assert streamed.status_code == 200
+    assert streamed["Content-Type"].startswith("text/event-stream")
+    assert b"[DONE]" in b"".join(streamed.streaming_content)
+    plain = api.post("/v1/chat/completions", body, account=account, HTTP_ACCEPT="text/html")
+    assert plain.status_code == 200 and plain.json()["object"] == "chat.completion"
+
+
+def test_a_full_admission_gate_answers_503_and_charges_nothing(
+    api, make_model, make_account, upstream, settings
+):
+    # given a gate with no free slot
+    from gateway import gate
+
+    settings.GATEWAY_ADMISSION_TIMEOUT_SECONDS = 0.05
+    gate._gate = None
+    settings.GATEWAY_DB_ADMISSIONS = 1
+    gate._semaphore().acquire()
+    try:
+        make_model("test/echo")
+        account = make_account(1_000_000)
+        # when a request arrives
+        resp = api.post(
+            "/v1/chat/completions",
+            {
+                "model": "test/echo",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            account=account,
+        )
+        # then it is told to retry, and nothing is held or charged
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "overloaded"
+        assert resp["Retry-After"] == "1"
+        assert account.balance() == 1_000_000 and account.held() == 0
+    finally:
+        gate._gate = None
