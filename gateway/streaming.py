@@ -136,6 +136,9 @@ class _Pump:
                     break
                 self.queue.put(item)
             self.queue.put(_END)
+            release = getattr(self.source, "release", None)
+            if release is not None and not self.stopped:
+                release()  # a cleanly ended upstream connection goes back to the pool
         except BaseException as exc:  # noqa: BLE001 - handed to the reading side, which decides
             self.queue.put(exc)
 

@@ -123,10 +123,7 @@ class AnthropicStream(ChunkStream):
             if chunks:
                 self.pending = iter(chunks[1:])
                 return chunks[0]
-        self.close()
-        if not self.is_finished:
-            raise ProviderError("Upstream closed the stream before it finished", retryable=True)
-        raise StopIteration
+        self.end_of_body()
 
     def native_usage(self) -> Usage:
         return usage_from_anthropic(self.chunker.usage)

@@ -75,17 +75,23 @@ class OpenAIDialect:
 
 
 class ChunkStream:
-    """Chat chunks from an upstream SSE response. ``close()`` may be called from another
-    thread or greenlet: it shuts the socket down, which ends a blocked read at once and
-    tells the upstream the client is gone.
+    """Chat chunks from an upstream SSE response.
 
     A stream that ends with neither ``[DONE]`` nor a finish_reason was cut off (a
-    close-delimited body looks complete to the HTTP layer): that ending is a ProviderError."""
+    close-delimited body looks complete to the HTTP layer): that ending is a ProviderError.
+    After a clean end ``release()`` reads what is left of the body and gives the connection
+    back to the pool, so the next request skips a new connection (and TLS handshake).
+    ``close()`` may be called from another thread or greenlet at any time: it shuts the
+    socket down, which ends a blocked read at once and tells the upstream the client is gone.
+    """
 
     def __init__(self, resp: Response) -> None:
         self.resp = resp
         self.events = sse_events(resp)
-        self.is_finished = False
+        self.is_finished = False  # the upstream said it was done
+        self.is_done = False  # ... and nothing more will be read
+        self.is_closed = False
+        self.is_released = False
 
     def __iter__(self) -> ChunkStream:
         return self
@@ -93,8 +99,8 @@ class ChunkStream:
     def __next__(self) -> dict[str, Any]:
         for event in self.events:
             if event == "[DONE]":
-                self.is_finished = True
-                break
+                self.is_finished = self.is_done = True
+                raise StopIteration
             try:
                 chunk = orjson.loads(event)
             except orjson.JSONDecodeError as exc:
@@ -110,12 +116,35 @@ class ChunkStream:
                 if any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
                     self.is_finished = True
                 return chunk
-        self.close()
+        self.end_of_body()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def end_of_body(self) -> None:
+        """The body ended: a clean end stops the iteration, a cut one is an error."""
         if not self.is_finished:
+            self.close()
             raise ProviderError("Upstream closed the stream before it finished", retryable=True)
+        self.is_done = True
         raise StopIteration
 
+    def release(self) -> None:
+        if self.is_closed or self.is_released:
+            return
+        if not self.is_done:
+            self.close()
+            return
+        try:
+            self.resp.drain_conn()
+            if not self.is_closed:
+                self.resp.release_conn()
+                self.is_released = True
+        except Exception:  # noqa: BLE001 - a connection that cannot be reused is dropped
+            self.close()
+
     def close(self) -> None:
+        if self.is_released:
+            return
+        self.is_closed = True
         sock = _socket_of(self.resp)
         if sock is not None:
             with contextlib.suppress(OSError):
