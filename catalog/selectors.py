@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import F
 
-from catalog.models import CatalogRevision, Model, Provider, Route
+from catalog.models import CatalogRevision, Model, Route
 
 MILLION = Decimal(1_000_000)
 
@@ -192,7 +192,3 @@ def model_list(*, output_modality: str | None = None) -> list[ResolvedModel]:
         for m in _current().models
         if m.is_enabled and (output_modality is None or output_modality in m.output_modalities)
     ]
-
-
-def provider_list() -> list[Provider]:
-    return list(Provider.objects.all())

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway.formats.anthropic import (
     AnthropicChunker,
@@ -124,6 +123,3 @@ class AnthropicStream(ChunkStream):
                 self.pending = iter(chunks[1:])
                 return chunks[0]
         self.end_of_body()
-
-    def native_usage(self) -> Usage:
-        return usage_from_anthropic(self.chunker.usage)
