@@ -26,19 +26,14 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
-import orjson  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
 from bench import procstat  # noqa: E402
-from bench.whatif_sql import RESERVE_SQL, SETTLE_SQL  # noqa: E402
-
-
-def pg_cpu(db: str) -> float:
-    stats = (procstat.stat(pid) for pid in procstat.postgres_pids(db)[0])
-    return sum(s.cpu for s in stats if s is not None)
+from bench.djsetup import django_setup  # noqa: E402
+from bench.whatif_sql import RESERVE_SQL, SETTLE_SQL, settle_params  # noqa: E402
 
 
 def main() -> None:
@@ -51,13 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.async_commit:
         os.environ["PGOPTIONS"] = "-c synchronous_commit=off"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
-    os.environ.setdefault("REDIS_URL", "")
-    import django
-
-    django.setup()
+    django_setup(allowed_hosts="127.0.0.1")
     from django.conf import settings
     from django.db import connection
 
@@ -118,27 +107,17 @@ def main() -> None:
             with connection.cursor() as cursor:
                 cursor.execute(
                     SETTLE_SQL,
-                    {
-                        "hold": hold_id,
-                        "charge": min(cost.total, 1000),
-                        "key": key_id,
-                        "rid": rid,
-                        "memo": MODEL_ID,
-                        "user": user.pk,
-                        "model": MODEL_ID,
-                        "route": route.id,
-                        "provider": route.provider_name,
-                        "upstream_model": route.upstream_model,
-                        "surface": "chat.completions",
-                        "finish": "stop",
-                        "latency": 60,
-                        "pt": usage.prompt_tokens,
-                        "ct": usage.completion_tokens,
-                        "native": "{}",
-                        "prices": orjson.dumps(model.prices.as_dict()).decode(),
-                        "breakdown": orjson.dumps(cost.breakdown()).decode(),
-                        "attempts": "[]",
-                    },
+                    settle_params(
+                        hold=hold_id,
+                        cost=cost,
+                        usage=usage,
+                        key=key_id,
+                        rid=rid,
+                        user=user.pk,
+                        route=route,
+                        model=model,
+                        model_id=MODEL_ID,
+                    ),
                 )
         connection.close()
         done[0] += 1

@@ -38,15 +38,8 @@ if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
 from bench import procstat  # noqa: E402
-from bench.whatif_sql import RELEASE_SQL, RESERVE_SQL, SETTLE_SQL  # noqa: E402
-
-
-def pg_cpu(db: str) -> float:
-    total = 0.0
-    for pid in procstat.postgres_pids(db)[0]:
-        s = procstat.stat(pid)
-        total += s.cpu if s else 0.0
-    return total
+from bench.djsetup import django_setup, provider_repoint  # noqa: E402
+from bench.whatif_sql import RELEASE_SQL, RESERVE_SQL, SETTLE_SQL, settle_params  # noqa: E402
 
 
 def main() -> None:
@@ -57,40 +50,30 @@ def main() -> None:
     parser.add_argument("--gevent", action="store_true", help="monkey-patch like the workers")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("BENCH_UPSTREAM_KEY", "bench-upstream-key")
-    os.environ.setdefault("REDIS_URL", "")
-    import django
-
-    django.setup()
+    django_setup()
     import psycopg
     from django.conf import settings
     from django.db import connection, transaction
     from django.test import Client
 
     from accounts.authentication import apikey_authenticate
+    from gateway.auth import apikey_with_account
     from accounts.models import User
     from accounts.services import apikey_create
-    from bench.seed import EMAIL, MODEL_ID, PROVIDER
+    from bench.seed import EMAIL, MODEL_ID
     from billing.pricing import Usage, cost_compute
     from billing.selectors import spendable_get
     from billing.services import credits_release, credits_reserve
-    from catalog.models import Provider
     from catalog.selectors import model_resolve
     from gateway.providers import DIALECTS
     from gateway.services import Outcome, generation_settle
 
-    if args.upstream_port:
-        Provider.objects.filter(slug=PROVIDER).update(
-            base_url=f"http://127.0.0.1:{args.upstream_port}/v1"
-        )
+    provider_repoint(args.upstream_port)
     db = settings.DATABASES["default"]["NAME"]
     user = User.objects.get(email=EMAIL)
     secret = apikey_create(user=user, name="micro").secret
     meta = {"HTTP_AUTHORIZATION": f"Bearer {secret}", "REMOTE_ADDR": "127.0.0.1"}
-    key = apikey_authenticate(meta, select_related=("user", "user__credit_account"))
+    key = apikey_authenticate(meta, lookup=apikey_with_account)
     account_id = key.user.credit_account.pk
     model = model_resolve(name=MODEL_ID)
     route = model.routes[0]
@@ -145,7 +128,7 @@ def main() -> None:
         raw.execute("SELECT 1").fetchone()
 
     def auth() -> None:
-        apikey_authenticate(meta, select_related=("user", "user__credit_account"))
+        apikey_authenticate(meta, lookup=apikey_with_account)
 
     def auth_raw() -> None:
         raw.execute(
@@ -199,27 +182,18 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 SETTLE_SQL,
-                {
-                    "hold": hold_id,
-                    "charge": min(cost.total, 1000),
-                    "key": key.pk,
-                    "rid": rid,
-                    "memo": MODEL_ID,
-                    "user": user.pk,
-                    "model": MODEL_ID,
-                    "route": route.id,
-                    "provider": route.provider_name,
-                    "upstream_model": route.upstream_model,
-                    "surface": "chat.completions",
-                    "finish": "stop",
-                    "latency": 60,
-                    "pt": usage.prompt_tokens,
-                    "ct": usage.completion_tokens,
-                    "native": orjson.dumps({"prompt_tokens": 10}).decode(),
-                    "prices": orjson.dumps(model.prices.as_dict()).decode(),
-                    "breakdown": orjson.dumps(cost.breakdown()).decode(),
-                    "attempts": "[]",
-                },
+                settle_params(
+                    hold=hold_id,
+                    cost=cost,
+                    usage=usage,
+                    key=key.pk,
+                    rid=rid,
+                    user=user.pk,
+                    route=route,
+                    model=model,
+                    model_id=MODEL_ID,
+                    native=orjson.dumps({"prompt_tokens": 10}).decode(),
+                ),
             )
             cursor.fetchone()
 
@@ -243,12 +217,12 @@ def main() -> None:
         ("SELECT 1 via Django cursor", select1_django),
         ("SELECT 1 via raw psycopg", select1_raw),
         ("UPDATE in atomic() (1 tx)", empty_atomic_update),
-        ("authenticate (ORM, select_related x2)", auth),
+        ("authenticate (the gateway's lookup)", auth),
         ("authenticate as one raw SQL", auth_raw),
         ("spendable_get (no max_tokens)", spendable),
         ("credits_reserve + credits_release", reserve_release),
         ("credits_reserve + generation_settle", reserve_settle),
-        ("upstream call (requests, 50 ms delay)", upstream),
+        ("upstream call (the dialect, 50 ms delay)", upstream),
         ("test client GET /v1/models", models_view),
         ("what-if: reserve+release, 2 raw statements", reserve_release_raw),
         ("what-if: reserve+settle, 2 raw statements", reserve_settle_raw),
@@ -264,11 +238,11 @@ def main() -> None:
         for _ in range(10):
             fn()
         connection.close()
-        p0, c0, w0 = pg_cpu(db), time.process_time(), time.perf_counter()
+        p0, c0, w0 = procstat.backends_cpu(db), time.process_time(), time.perf_counter()
         for _ in range(args.n):
             fn()
         connection.close()
-        c1, w1, p1 = time.process_time(), time.perf_counter(), pg_cpu(db)
+        c1, w1, p1 = time.process_time(), time.perf_counter(), procstat.backends_cpu(db)
         n = args.n
         print(
             f"{name:44}{(c1 - c0) / n * 1e3:>11.3f}{(p1 - p0) / n * 1e3:>11.3f}"

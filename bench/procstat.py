@@ -116,6 +116,12 @@ def postgres_pids(dbname: str) -> tuple[list[int], list[int]]:
     return backends, aux
 
 
+def backends_cpu(dbname: str) -> float:
+    """CPU seconds (utime + stime) of the backends connected to ``dbname`` so far."""
+    stats = (stat(pid) for pid in postgres_pids(dbname)[0])
+    return sum(s.cpu for s in stats if s is not None)
+
+
 @dataclass
 class Group:
     name: str

@@ -31,7 +31,6 @@ if "--gevent" in sys.argv:
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import time
 from pathlib import Path
@@ -39,6 +38,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
+
+from bench.djsetup import django_setup, provider_repoint  # noqa: E402
 
 BODY = {
     "model": "bench/echo",
@@ -61,27 +62,16 @@ def main() -> None:
     parser.add_argument("--gevent", action="store_true", help="monkey-patch like the workers")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("BENCH_UPSTREAM_KEY", "bench-upstream-key")
-    os.environ.setdefault("REDIS_URL", "")
-    import django
-
-    django.setup()
+    django_setup()
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
     from accounts.services import apikey_create
-    from bench.seed import EMAIL, PROVIDER
-    from catalog.models import Provider
+    from bench.seed import EMAIL
 
-    if args.upstream_port:
-        Provider.objects.filter(slug=PROVIDER).update(
-            base_url=f"http://127.0.0.1:{args.upstream_port}/v1"
-        )
+    provider_repoint(args.upstream_port)
     key = apikey_create(user=User.objects.get(email=EMAIL), name="profile").secret
     body = dict(BODY)
     if args.omit_max_tokens:

@@ -31,6 +31,19 @@ CATEGORIES: list[tuple[str, str]] = [
     ("gunicorn HTTP", r"^(GeventWorker\.handle|AsyncWorker\.handle) "),
     ("gevent hub (event loop)", r"^Hub\.run "),
 ]
+# the same for the streaming path (bench/stream.py)
+STREAM_CATEGORIES: list[tuple[str, str]] = [
+    ("auth (API key lookup)", r"^(apikey_authenticate|ApiKeyAuthentication\.authenticate) "),
+    ("reserve (credits_reserve)", r"^credits_reserve "),
+    ("settle (_settle)", r"^(_settle|generation_settle|generation_fail) "),
+    ("upstream open (HTTP)", r"^(post_json|_post|OpenAIDialect\.stream) "),
+    ("upstream read (pump: sse/ChunkStream)", r"^(_Pump\._run|sse_events|_pieces) "),
+    ("relay (stream_relay/encoder)", r"^(stream_relay|ChatStreamEncoder\.) "),
+    ("stream_open", r"^stream_open "),
+    ("Django + DRF around the view", r"^WSGIHandler\.__call__ "),
+    ("gunicorn HTTP/write", r"^(GeventWorker\.handle|AsyncWorker\.handle|PyWSGIHandler) "),
+    ("gevent hub (event loop)", r"^Hub\.run "),
+]
 PSYCOPG = re.compile(r"\(.*psycopg/")
 
 
@@ -52,7 +65,8 @@ def _frames(stack: str) -> list[str]:
     return stack.split(";")
 
 
-def summarize(files: list[Path]) -> str:
+def summarize(files: list[Path], categories: list[tuple[str, str]] | None = None) -> str:
+    categories = CATEGORIES if categories is None else categories
     by_cat: Counter[str] = Counter()
     in_pg: Counter[str] = Counter()
     total = 0
@@ -67,7 +81,7 @@ def summarize(files: list[Path]) -> str:
             total += n
             frames = _frames(stack)
             category = "other"
-            for name, pattern in CATEGORIES:
+            for name, pattern in categories:
                 rx = re.compile(pattern)
                 if any(rx.match(f) for f in frames):
                     category = name

@@ -6,6 +6,12 @@ while the statement runs and commits, never across a round trip to the applicati
 Parameters are psycopg ``%(name)s`` placeholders.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
 RESERVE_SQL = """
 WITH acc AS (
     UPDATE billing_creditaccount SET held = held + %(amount)s
@@ -49,3 +55,40 @@ SELECT %(rid)s, %(user)s, %(key)s, %(model)s, %(route)s, %(provider)s, %(upstrea
     %(attempts)s::jsonb, false, false, now()
 FROM le RETURNING id
 """
+
+
+def settle_params(
+    *,
+    hold: int,
+    cost: Any,
+    usage: Any,
+    key: Any,
+    rid: str,
+    user: int,
+    route: Any,
+    model: Any,
+    model_id: str,
+    native: str = "{}",
+) -> dict[str, Any]:
+    """SETTLE_SQL's parameters for a charge of ``cost`` (at most the 1,000 reserved)."""
+    return {
+        "hold": hold,
+        "charge": min(cost.total, 1000),
+        "key": key,
+        "rid": rid,
+        "memo": model_id,
+        "user": user,
+        "model": model_id,
+        "route": route.id,
+        "provider": route.provider_name,
+        "upstream_model": route.upstream_model,
+        "surface": "chat.completions",
+        "finish": "stop",
+        "latency": 60,
+        "pt": usage.prompt_tokens,
+        "ct": usage.completion_tokens,
+        "native": native,
+        "prices": orjson.dumps(model.prices.as_dict()).decode(),
+        "breakdown": orjson.dumps(cost.breakdown()).decode(),
+        "attempts": "[]",
+    }

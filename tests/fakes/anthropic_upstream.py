@@ -44,8 +44,10 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.handler import JsonHandler
 
 TOOL_USE_ID = "toolu_fake1"
 TOOL_INPUT = {"city": "Paris"}
@@ -142,34 +144,14 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-class AnthropicHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class AnthropicHandler(JsonHandler):
     server: FakeAnthropic
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data).encode())
-
     def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
+        parsed, body = self._read_json()
+        if not parsed:
             self._json(400, error_body(400, "bad json"))
             return
-        with self.server.lock:
-            self.server.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
-            )
         key = self.headers.get("x-api-key")
         if not key or not self.headers.get("anthropic-version"):
             self._json(401, error_body(401, "x-api-key and anthropic-version are required"))

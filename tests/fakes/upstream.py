@@ -45,13 +45,13 @@ Run standalone: ``python -m tests.fakes.upstream --port 9100 --delay-ms 50``.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakes.embeddings import embeddings_reply
+from tests.fakes.handler import JsonHandler
 from tests.fakes.streams import TOOL_ARGUMENTS, text_stream, tool_message, tool_stream
 
 
@@ -74,38 +74,17 @@ def usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
-class FakeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class FakeHandler(JsonHandler):
     server: FakeUpstream
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data).encode())
 
     def _fail(self, status: int) -> None:
         self._json(status, {"error": {"message": f"fake failure {status}", "type": "server_error"}})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        try:
-            body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
+        parsed, body = self._read_json()
+        if not parsed:
             self._json(400, {"error": {"message": "bad json"}})
             return
-        with self.server.lock:
-            self.server.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
-            )
         if self.server.delay:
             time.sleep(self.server.delay)
         path = self.path.rstrip("/")
