@@ -57,7 +57,6 @@ def main() -> None:
     from django.test import Client
 
     from accounts.authentication import apikey_authenticate
-    from gateway.auth import apikey_with_account
     from accounts.models import User
     from accounts.services import apikey_create
     from bench.seed import EMAIL, MODEL_ID
@@ -65,6 +64,7 @@ def main() -> None:
     from billing.selectors import spendable_get
     from billing.services import credits_release, credits_reserve
     from catalog.selectors import model_resolve
+    from gateway.auth import apikey_with_account
     from gateway.providers import DIALECTS
     from gateway.services import Outcome, generation_settle
 
