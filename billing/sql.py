@@ -38,9 +38,15 @@ def reserve_statement(
     ttl_seconds: int,
 ) -> tuple[str, dict[str, Any]]:
     """Hold ``amount`` on the account if available and insert the Hold; returns its id (no
-    row: not enough credits)."""
+    row: not enough credits).
+
+    Its commit does not wait for the WAL flush (``synchronous_commit`` off for this
+    transaction only): a reserve lost in a database crash is harmless, since the request dies
+    with it and a later settle finds no hold and charges only what is available. Settles
+    stay durable."""
     sql = f"""
-        WITH acc AS (
+        WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
+        acc AS (
             UPDATE {_t(CreditAccount)} SET held = held + %(b_amount)s, updated_at = now()
             WHERE id = %(b_account)s AND balance >= held + %(b_amount)s
             RETURNING id
@@ -49,7 +55,7 @@ def reserve_statement(
                                 expires_at)
         SELECT acc.id, %(b_key)s, %(b_month)s, %(b_amount)s, %(b_request)s, now(),
                now() + make_interval(secs => %(b_ttl)s)
-        FROM acc RETURNING id
+        FROM acc, async_commit RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
     return sql, {
         "b_amount": amount,
