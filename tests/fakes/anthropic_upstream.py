@@ -42,12 +42,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.fakes.handler import JsonHandler
+from tests.fakes.handler import FakeServer, JsonHandler
 
 TOOL_USE_ID = "toolu_fake1"
 TOOL_INPUT = {"city": "Paris"}
@@ -206,7 +204,7 @@ class AnthropicHandler(JsonHandler):
             self._events(body, model)
         except (BrokenPipeError, ConnectionResetError):
             with self.server.lock:
-                self.server.disconnects += 1
+                self.server.disconnect_record()
 
     def _events(self, body: dict[str, Any], model: str) -> None:
         content, stop, output_tokens = answer(body)
@@ -240,28 +238,12 @@ class AnthropicHandler(JsonHandler):
         self._event("message_stop", {})
 
 
-class FakeAnthropic(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeAnthropic(FakeServer):
     def __init__(self, port: int = 0, *, api_key: str = "") -> None:
-        super().__init__(("127.0.0.1", port), AnthropicHandler)
+        super().__init__(port, AnthropicHandler)
         self.api_key = api_key
-        self.lock = threading.Lock()
-        self.requests: list[dict[str, Any]] = []
-        self.disconnects = 0
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The base URL, without ``/v1`` (the anthropic dialect appends ``/v1/messages``)."""
         return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeAnthropic:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()

@@ -5,8 +5,10 @@ recorded in ``server.requests``, JSON replies."""
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -37,3 +39,42 @@ class JsonHandler(BaseHTTPRequestHandler):
         with server.lock:
             server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
         return True, body
+
+
+class FakeServer(ThreadingHTTPServer):
+    """A fake upstream's server: its own thread, a log of the requests it received, and a
+    count of streams the client closed early."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", port), handler)
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def disconnect_record(self) -> None:
+        with self.lock:
+            self.disconnects += 1
+
+    def disconnects_wait(self, count: int, *, timeout: float = 3.0) -> int:
+        """Poll until ``disconnects`` reaches ``count`` (or the timeout); returns it."""
+        deadline = time.monotonic() + timeout
+        while self.disconnects < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.disconnects
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()

@@ -45,13 +45,11 @@ Run standalone: ``python -m tests.fakes.upstream --port 9100 --delay-ms 50``.
 from __future__ import annotations
 
 import argparse
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakes.embeddings import embeddings_reply
-from tests.fakes.handler import JsonHandler
+from tests.fakes.handler import FakeServer, JsonHandler
 from tests.fakes.streams import TOOL_ARGUMENTS, text_stream, tool_message, tool_stream
 
 
@@ -167,10 +165,7 @@ class FakeHandler(JsonHandler):
             self.server.disconnect_record()
 
 
-class FakeUpstream(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeUpstream(FakeServer):
     def __init__(
         self,
         port: int = 0,
@@ -179,38 +174,10 @@ class FakeUpstream(ThreadingHTTPServer):
         chunk_delay: float = 0.0,
         timeout_sleep: float = 5.0,
     ) -> None:
-        super().__init__(("127.0.0.1", port), FakeHandler)
+        super().__init__(port, FakeHandler)
         self.delay = delay
         self.chunk_delay = chunk_delay
         self.timeout_sleep = timeout_sleep
-        self.lock = threading.Lock()
-        self.requests: list[dict[str, Any]] = []
-        self.disconnects = 0
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def disconnect_record(self) -> None:
-        with self.lock:
-            self.disconnects += 1
-
-    def disconnects_wait(self, count: int, *, timeout: float = 3.0) -> int:
-        """Poll until ``disconnects`` reaches ``count`` (or the timeout); returns it."""
-        deadline = time.monotonic() + timeout
-        while self.disconnects < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.disconnects
-
-    def start(self) -> FakeUpstream:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 def main() -> None:
