@@ -13,6 +13,7 @@ settle can ever wait on each other in opposite orders.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connection
@@ -20,12 +21,15 @@ from django.db import connection
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 
 
+@functools.cache
 def is_postgres() -> bool:
+    """The default database's vendor, which does not change while the process lives (the
+    ``connection`` proxy costs a thread-local lookup on every attribute)."""
     return connection.vendor == "postgresql"
 
 
 def _t(model: type) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+    return f'"{model._meta.db_table}"'
 
 
 def reserve_statement(
@@ -44,7 +48,19 @@ def reserve_statement(
     transaction only): a reserve lost in a database crash is harmless, since the request dies
     with it and a later settle finds no hold and charges only what is available. Settles
     stay durable."""
-    sql = f"""
+    return _reserve_sql(), {
+        "b_amount": amount,
+        "b_account": account_id,
+        "b_key": api_key_id,
+        "b_month": month,
+        "b_request": request_id,
+        "b_ttl": ttl_seconds,
+    }
+
+
+@functools.cache
+def _reserve_sql() -> str:
+    return f"""
         WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
         acc AS (
             UPDATE {_t(CreditAccount)} SET held = held + %(b_amount)s, updated_at = now()
@@ -57,14 +73,6 @@ def reserve_statement(
                now() + make_interval(secs => %(b_ttl)s)
         FROM acc, async_commit RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
-    return sql, {
-        "b_amount": amount,
-        "b_account": account_id,
-        "b_key": api_key_id,
-        "b_month": month,
-        "b_request": request_id,
-        "b_ttl": ttl_seconds,
-    }
 
 
 def settle_cte(
@@ -73,7 +81,36 @@ def settle_cte(
     """CTEs ``h`` (the deleted hold), ``acc`` (the account charged ``charge`` and released),
     ``le`` (the usage ledger entry: id, amount, balance_after). Nothing happens if the hold
     is already gone (then ``le`` is empty and the caller takes the late path)."""
-    sql = f"""
+    return _settle_sql(), {
+        "b_hold": hold_id,
+        "b_charge": charge,
+        "b_key": api_key_id,
+        "b_kind": LedgerEntry.Kind.USAGE,
+        "b_request": request_id,
+        "b_memo": memo[:200],
+    }
+
+
+def release_cte(*, hold_id: int) -> tuple[str, dict[str, Any]]:
+    """CTEs ``h`` (the deleted hold) and ``acc`` (its amount no longer held)."""
+    return _release_sql(), {"b_hold": hold_id}
+
+
+def key_spend_statement(
+    *, api_key_id: int, month: Any, held: int, spent: int
+) -> tuple[str, dict[str, Any]]:
+    """Move a closed hold's amount out of the key's month (and the charge into spent)."""
+    return _key_spend_sql(), {
+        "b_held": held,
+        "b_spent": spent,
+        "b_key": api_key_id,
+        "b_month": month,
+    }
+
+
+@functools.cache
+def _settle_sql() -> str:
+    return f"""
         h AS (DELETE FROM {_t(Hold)} WHERE id = %(b_hold)s RETURNING account_id, amount),
         acc AS (
             UPDATE {_t(CreditAccount)} a
@@ -88,36 +125,24 @@ def settle_cte(
                    acc.balance, now()
             FROM acc RETURNING id, amount, balance_after
         )"""  # noqa: S608
-    return sql, {
-        "b_hold": hold_id,
-        "b_charge": charge,
-        "b_key": api_key_id,
-        "b_kind": LedgerEntry.Kind.USAGE,
-        "b_request": request_id,
-        "b_memo": memo[:200],
-    }
 
 
-def release_cte(*, hold_id: int) -> tuple[str, dict[str, Any]]:
-    """CTEs ``h`` (the deleted hold) and ``acc`` (its amount no longer held)."""
-    sql = f"""
+@functools.cache
+def _release_sql() -> str:
+    return f"""
         h AS (DELETE FROM {_t(Hold)} WHERE id = %(b_hold)s RETURNING account_id, amount),
         acc AS (
             UPDATE {_t(CreditAccount)} a SET held = a.held - h.amount, updated_at = now()
             FROM h WHERE a.id = h.account_id RETURNING a.id
         )"""  # noqa: S608
-    return sql, {"b_hold": hold_id}
 
 
-def key_spend_statement(
-    *, api_key_id: int, month: Any, held: int, spent: int
-) -> tuple[str, dict[str, Any]]:
-    """Move a closed hold's amount out of the key's month (and the charge into spent)."""
-    sql = f"""
+@functools.cache
+def _key_spend_sql() -> str:
+    return f"""
         UPDATE {_t(KeySpend)} SET held = held - %(b_held)s, spent = spent + %(b_spent)s
         WHERE api_key_id = %(b_key)s AND month = %(b_month)s
     """  # noqa: S608
-    return sql, {"b_held": held, "b_spent": spent, "b_key": api_key_id, "b_month": month}
 
 
 def run(sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:

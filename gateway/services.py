@@ -11,7 +11,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from django.db import OperationalError, connection, transaction
+import orjson
+from django.db import OperationalError, transaction
 from psycopg_pool import PoolTimeout
 
 from billing.pricing import Cost, Usage
@@ -106,6 +107,14 @@ class Outcome:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What closing a request wrote: its Generation's id and the credits charged."""
+
+    generation_id: int | None
+    cost: int
+
+
 @pool_retry
 def generation_settle(
     *,
@@ -115,88 +124,123 @@ def generation_settle(
     status: str = Generation.Status.SUCCESS,
     http_status: int = 200,
     error_code: str = "",
-) -> Generation:
+) -> Settled:
     """Charge the request and write its record, atomically: exactly one ledger entry per
     settled Generation. On PostgreSQL both are one statement (see ``billing.sql``)."""
-    generation = outcome.record(
-        status=status,
-        http_status=http_status,
-        error_code=error_code,
-        cost_breakdown=cost.breakdown(),
-    )
+    breakdown = cost.breakdown()
     if is_postgres() and hold.id:
         charge = settle_charge(hold, cost.total)
-        insert, params = _insert(generation, source="le", ledger="le.id", cost="-le.amount")
         with transaction.atomic(savepoint=False) if hold.month else nullcontext():
-            statement, billing_params = settle_statement(
-                hold,
-                charge,
-                outcome.model,
-                f", gen AS ({insert} RETURNING id) SELECT le.id, le.amount, gen.id FROM le, gen",  # noqa: S608
-            )
-            row = sql_run(statement, {**params, **billing_params})
+            statement, params = settle_statement(hold, charge, outcome.model, _settle_tail())
+            params.update(_record_params(outcome, status, http_status, error_code, breakdown))
+            row = sql_run(statement, params)
             if row is not None:
                 key_spend_close(hold, charge)
-                generation.pk, generation.ledger_entry_id, generation.cost = row[2], row[0], -row[1]
-                generation._state.adding = False
-                return generation
+                return Settled(generation_id=row[2], cost=-row[1])
+    generation = outcome.record(
+        status=status, http_status=http_status, error_code=error_code, cost_breakdown=breakdown
+    )
     with transaction.atomic():
         entry = credits_settle(hold=hold, cost=cost.total, memo=outcome.model)
         generation.cost = -entry.amount
         generation.ledger_entry = entry
         generation.save(force_insert=True)
-    return generation
+    return Settled(generation_id=generation.pk, cost=generation.cost)
 
 
 @pool_retry
 def generation_fail(
     *, hold: HoldRef, outcome: Outcome, http_status: int, error_code: str
-) -> Generation:
+) -> Settled:
     """Release the hold, charge nothing, and record the failure (one statement on
     PostgreSQL)."""
-    generation = outcome.record(
-        status=Generation.Status.ERROR, http_status=http_status, error_code=error_code, cost=0
-    )
+    status = Generation.Status.ERROR
     if is_postgres() and hold.id:
-        insert, params = _insert(generation, source="", ledger="NULL", cost="0")
         with transaction.atomic(savepoint=False) if hold.month else nullcontext():
-            statement, billing_params = release_statement(
-                hold,
-                f", gen AS ({insert} RETURNING id) SELECT gen.id, (SELECT amount FROM h) FROM gen",  # noqa: S608
-            )
-            row = sql_run(statement, {**params, **billing_params})
+            statement, params = release_statement(hold, _fail_tail())
+            params.update(_record_params(outcome, status, http_status, error_code, {}))
+            row = sql_run(statement, params)
             if row and row[1] is not None:
                 key_spend_close(hold, 0)
-        generation.pk = row[0] if row else None
-        generation._state.adding = False
-        return generation
+        return Settled(generation_id=row[0] if row else None, cost=0)
+    generation = outcome.record(
+        status=status, http_status=http_status, error_code=error_code, cost=0
+    )
     with transaction.atomic():
         credits_release(hold=hold)
         generation.save(force_insert=True)
-    return generation
+    return Settled(generation_id=generation.pk, cost=0)
 
 
-def _insert(
-    generation: Generation, *, source: str, ledger: str, cost: str
-) -> tuple[str, dict[str, Any]]:
-    """``INSERT INTO generation ... SELECT ...`` of this unsaved record, the ledger entry id
-    and the cost taken from SQL expressions over ``source``."""
+# The Generation insert of the PostgreSQL statements, built once: every column but the id,
+# with the ledger entry and the cost taken from the settle's CTEs.
+_SQL_VALUES = {"ledger_entry_id": "{ledger}", "cost": "{cost}", "created_at": "now()"}
+_JSON_COLUMNS = {"native_usage", "prices", "cost_breakdown", "attempts"}
+
+
+@functools.cache
+def _generation_insert() -> str:
     columns: list[str] = []
     values: list[str] = []
-    params: dict[str, Any] = {}
     for f in Generation._meta.concrete_fields:
         if f.primary_key:
             continue
-        columns.append(connection.ops.quote_name(f.column))
-        if f.attname == "ledger_entry_id":
-            values.append(ledger)
-        elif f.attname == "cost":
-            values.append(cost)
+        columns.append(f'"{f.column}"')
+        if f.attname in _SQL_VALUES:
+            values.append(_SQL_VALUES[f.attname])
+        elif f.attname in _JSON_COLUMNS:
+            values.append(f"%(g_{f.attname})s::jsonb")
         else:
-            name = f"g_{f.attname}"
-            params[name] = f.get_db_prep_save(f.pre_save(generation, add=True), connection)
-            values.append(f"%({name})s")
-    table = connection.ops.quote_name(Generation._meta.db_table)
-    origin = f" FROM {source}" if source else ""
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)}{origin}"
-    return sql, params
+            values.append(f"%(g_{f.attname})s")
+    table = f'"{Generation._meta.db_table}"'
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)}"
+
+
+@functools.cache
+def _settle_tail() -> str:
+    insert = _generation_insert().format(ledger="le.id", cost="-le.amount")
+    return f", gen AS ({insert} FROM le RETURNING id) SELECT le.id, le.amount, gen.id FROM le, gen"  # noqa: S608
+
+
+@functools.cache
+def _fail_tail() -> str:
+    insert = _generation_insert().format(ledger="NULL", cost="0")
+    return f", gen AS ({insert} RETURNING id) SELECT gen.id, (SELECT amount FROM h) FROM gen"  # noqa: S608
+
+
+def _record_params(
+    outcome: Outcome, status: str, http_status: int, error_code: str, breakdown: dict[str, str]
+) -> dict[str, Any]:
+    """The insert's parameters; ``test_generation_insert_covers_every_column`` keeps them in
+    step with the model."""
+    usage = outcome.usage
+    return {
+        "g_request_id": outcome.request_id,
+        "g_user_id": outcome.user_id,
+        "g_api_key_id": outcome.api_key_id,
+        "g_model": outcome.model,
+        "g_route_id": outcome.route_id,
+        "g_provider": outcome.provider,
+        "g_upstream_model": outcome.upstream_model,
+        "g_surface": outcome.surface,
+        "g_status": str(status),
+        "g_http_status": http_status,
+        "g_error_code": error_code,
+        "g_finish_reason": outcome.finish_reason,
+        "g_latency_ms": outcome.latency_ms,
+        "g_ttft_ms": outcome.ttft_ms,
+        "g_prompt_tokens": usage.prompt_tokens,
+        "g_completion_tokens": usage.completion_tokens,
+        "g_cached_tokens": usage.cached_tokens,
+        "g_reasoning_tokens": usage.reasoning_tokens,
+        "g_native_usage": _json(outcome.native_usage),
+        "g_prices": _json(outcome.prices),
+        "g_cost_breakdown": _json(breakdown),
+        "g_attempts": _json(outcome.attempts),
+        "g_is_streamed": outcome.is_streamed,
+        "g_usage_estimated": outcome.usage_estimated,
+    }
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,52 @@
+"""The Generation record written by the single-statement settle (PostgreSQL) matches what
+the ORM would write, column for column."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.models import Generation
+from gateway.services import _SQL_VALUES, Outcome, _generation_insert, _record_params
+
+
+def test_generation_insert_covers_every_column():
+    outcome = Outcome(request_id="gen-x", user_id=1, api_key_id=None, surface="chat")
+    params = _record_params(outcome, Generation.Status.SUCCESS, 200, "", {})
+    given = {name.removeprefix("g_") for name in params} | set(_SQL_VALUES)
+    fields = [f for f in Generation._meta.concrete_fields if not f.primary_key]
+    assert given == {f.attname for f in fields}
+    insert = _generation_insert()
+    assert insert.count('"') == 2 * (len(fields) + 1)  # the table and each column once
+    for f in fields:
+        assert f'"{f.column}"' in insert
+
+
+@pytest.mark.django_db
+def test_settled_record_has_every_value(api, make_model, make_account, provider):
+    """One billed request: the stored record carries the outcome's values."""
+    model = make_model()
+    account = make_account(credits=10_000_000)
+    body = {
+        "model": model.public_id,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 20,
+    }
+    response = api.post("/v1/chat/completions", body, account=account)
+    assert response.status_code == 200, response.content
+    g = Generation.objects.get(request_id=response.json()["id"])
+    usage = response.json()["usage"]
+    assert (g.prompt_tokens, g.completion_tokens) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    assert g.cost == usage["cost"] and g.cost > 0
+    assert g.status == "success" and g.http_status == 200 and g.surface == "chat.completions"
+    assert g.model == model.public_id and g.route_id is not None and g.provider
+    assert g.ledger_entry.amount == -g.cost
+    assert set(g.prices) >= {"prompt", "completion"} and isinstance(g.prices["prompt"], str)
+    assert (
+        g.cost_breakdown["prompt"]
+        and isinstance(g.attempts, list)
+        and g.attempts[0]["status"] == 200
+    )
+    assert g.created_at is not None and g.latency_ms >= 0
