@@ -33,7 +33,6 @@ from functools import partial
 from typing import Any, Protocol
 
 from django.conf import settings
-from urllib3.exceptions import HTTPError
 
 from billing.pricing import Usage, cost_compute
 from billing.services import credits_release
@@ -54,6 +53,7 @@ from gateway.pipeline import (
 )
 from gateway.providers import ProviderError
 from gateway.providers.openai import usage_from_openai
+from gateway.providers.transport import TransportError
 from gateway.services import Outcome, generation_fail, generation_settle
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class _Pump:
         if close is not None:
             # close() of a generator running on the pump thread raises; the flag and the
             # closed response end it instead.
-            with contextlib.suppress(RuntimeError, ValueError, HTTPError):
+            with contextlib.suppress(RuntimeError, ValueError, *TransportError):
                 close()
         # A pump blocked on a full queue (the client read slower than the upstream wrote)
         # would wait forever: make room so it sees the flag and ends.
@@ -163,7 +163,7 @@ class _Pump:
 def _as_provider_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, HTTPError):
+    if isinstance(exc, TransportError):
         return ProviderError(
             f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
         )

@@ -6,8 +6,6 @@ only the model name rewritten.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 from typing import Any
 
 import orjson
@@ -134,9 +132,9 @@ class ChunkStream:
             self.close()
             return
         try:
-            self.resp.drain_conn()
+            self.resp.drain()
             if not self.is_closed:
-                self.resp.release_conn()
+                self.resp.release()
                 self.is_released = True
         except Exception:  # noqa: BLE001 - a connection that cannot be reused is dropped
             self.close()
@@ -145,15 +143,4 @@ class ChunkStream:
         if self.is_released:
             return
         self.is_closed = True
-        sock = _socket_of(self.resp)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self.resp.close()
-
-
-def _socket_of(resp: Response) -> socket.socket | None:
-    conn = getattr(resp, "_connection", None) or getattr(resp, "connection", None)
-    sock = getattr(conn, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+        self.resp.close()

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import urllib3
-
 from gateway.providers.base import ProviderError
-from gateway.providers.http import Response
+from gateway.providers.transport import Response, TransportError
 
 _READ_SIZE = 65536
 
@@ -17,11 +15,11 @@ _READ_SIZE = 65536
 def _pieces(resp: Response) -> Iterator[bytes]:
     try:
         while True:
-            piece = resp.read1(_READ_SIZE, decode_content=True)
+            piece = resp.read1(_READ_SIZE)
             if not piece:
                 return
             yield piece
-    except urllib3.exceptions.HTTPError as exc:
+    except TransportError as exc:
         raise ProviderError(
             f"Upstream stream broke: {exc.__class__.__name__}", retryable=True
         ) from exc
