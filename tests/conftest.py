@@ -23,6 +23,23 @@ from tests.fakes.upstream import FakeUpstream
 FAKE_KEY_ENV = "FAKE_UPSTREAM_API_KEY"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_runs_the_project_handler() -> Iterator[None]:
+    """``live_server`` serves the WSGI application gunicorn serves (config.wsgi: the API's
+    short middleware chain), not a plain Django handler."""
+    from django.contrib.staticfiles import handlers
+
+    from config.handler import GatewayWSGIHandler
+
+    class ProjectHandler(handlers.StaticFilesHandler):
+        def __init__(self, application: Any) -> None:
+            super().__init__(GatewayWSGIHandler())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(handlers, "StaticFilesHandler", ProjectHandler)
+        yield
+
+
 @pytest.fixture(scope="session")
 def fake_upstream() -> Iterator[FakeUpstream]:
     server = FakeUpstream(timeout_sleep=3.0).start()

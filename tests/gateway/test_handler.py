@@ -1,0 +1,47 @@
+"""The WSGI handler served by gunicorn (and by ``live_server`` in these tests): the API
+skips the console's middleware, the console keeps all of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from config.handler import GatewayWSGIHandler
+from config.wsgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def account(make_account: Any) -> Any:
+    return make_account(1_000_000)
+
+
+def test_the_wsgi_application_is_the_project_handler():
+    assert isinstance(application, GatewayWSGIHandler)
+
+
+def test_api_responses_skip_the_console_middleware(live_server: Any, account: Any):
+    resp = requests.get(live_server.url + "/v1/models", timeout=10)
+    assert resp.status_code == 200
+    assert resp.headers["X-Request-Id"].startswith("gen-")
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs
+    assert "X-Frame-Options" not in resp.headers
+    assert "Set-Cookie" not in resp.headers and "Cookie" not in resp.headers.get("Vary", "")
+    for prefix in ("/v1", "/api/v1"):
+        bearer = {"Authorization": f"Bearer {account.secret}"}
+        key = requests.get(live_server.url + prefix + "/key", headers=bearer, timeout=10)
+        assert key.status_code == 200 and "X-Frame-Options" not in key.headers
+
+
+def test_a_console_session_does_not_authenticate_the_api(live_server: Any, account: Any):
+    browser = requests.Session()
+    login = browser.get(live_server.url + "/accounts/login/", timeout=10)
+    assert login.status_code == 200
+    assert login.headers["X-Frame-Options"] == "DENY"  # the console's chain
+    assert "csrftoken" in browser.cookies
+    resp = browser.post(live_server.url + "/v1/chat/completions", json={}, timeout=10)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "invalid_api_key"
