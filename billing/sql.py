@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import psycopg
 from django.db import connection
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
@@ -69,8 +70,8 @@ def _reserve_sql() -> str:
         )
         INSERT INTO {_t(Hold)} (account_id, api_key_id, month, amount, request_id, created_at,
                                 expires_at)
-        SELECT acc.id, %(b_key)s, %(b_month)s, %(b_amount)s, %(b_request)s, now(),
-               now() + make_interval(secs => %(b_ttl)s)
+        SELECT acc.id, %(b_key)s::bigint, %(b_month)s::date, %(b_amount)s, %(b_request)s::text,
+               now(), now() + make_interval(secs => %(b_ttl)s)
         FROM acc, async_commit RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
 
@@ -121,7 +122,8 @@ def _settle_sql() -> str:
         le AS (
             INSERT INTO {_t(LedgerEntry)} (account_id, api_key_id, amount, kind, reference, memo,
                                            balance_after, created_at)
-            SELECT acc.id, %(b_key)s, -%(b_charge)s, %(b_kind)s, %(b_request)s, %(b_memo)s,
+            SELECT acc.id, %(b_key)s::bigint, -%(b_charge)s, %(b_kind)s::text, %(b_request)s::text,
+                   %(b_memo)s::text,
                    acc.balance, now()
             FROM acc RETURNING id, amount, balance_after
         )"""  # noqa: S608
@@ -141,11 +143,23 @@ def _release_sql() -> str:
 def _key_spend_sql() -> str:
     return f"""
         UPDATE {_t(KeySpend)} SET held = held - %(b_held)s, spent = spent + %(b_spent)s
-        WHERE api_key_id = %(b_key)s AND month = %(b_month)s
+        WHERE api_key_id = %(b_key)s AND month = %(b_month)s::date
     """  # noqa: S608
 
 
-def run(sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
+def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
+    """Execute one statement of the hot path; its first row, if it returns rows.
+
+    On psycopg's own cursor, which sends the parameters apart from the statement (dumped in
+    C) instead of quoting each into the SQL text in Python as Django's cursor does: ~5% of
+    a request's CPU with the settle's 30 parameters. Parameters that can be NULL or sit in
+    a SELECT list carry a cast, since the server cannot infer their type. Errors are
+    Django's, as through ``connection.cursor()``, and an open ``atomic()`` block applies."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+        finally:
+            cursor.close()

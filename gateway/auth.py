@@ -18,6 +18,7 @@ from django.db.models import JSONField
 
 from accounts.authentication import ApiKeyAuthentication
 from accounts.models import ApiKey, User
+from billing import sql
 from billing.models import CreditAccount
 
 _USER_FIELDS = ("is_active", "is_api_enabled")
@@ -65,9 +66,7 @@ def apikey_with_account(prefix: str) -> ApiKey | None:
     if connection.vendor != "postgresql":
         rows = ApiKey.objects.select_related("user", "user__credit_account").filter(prefix=prefix)
         return next(iter(rows[:1]), None)
-    with connection.cursor() as cursor:
-        cursor.execute(_statement()[0], [prefix])
-        row = cursor.fetchone()
+    row = sql.run(_statement()[0], [prefix])
     return None if row is None else _key_from_row(row)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from psycopg_pool import PoolTimeout
 
 from billing.pricing import Cost, Usage
@@ -188,12 +188,19 @@ def _generation_insert() -> str:
         columns.append(f'"{f.column}"')
         if f.attname in _SQL_VALUES:
             values.append(_SQL_VALUES[f.attname])
-        elif f.attname in _JSON_COLUMNS:
-            values.append(f"%(g_{f.attname})s::jsonb")
         else:
-            values.append(f"%(g_{f.attname})s")
+            values.append(f"%(g_{f.attname})s::{_cast(f)}")
     table = f'"{Generation._meta.db_table}"'
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)}"
+
+
+def _cast(field: Any) -> str:
+    """The parameter's type (its value sits in a SELECT list, where the server cannot infer
+    it); text for strings, so an over-long one fails as the ORM's insert would."""
+    if field.attname in _JSON_COLUMNS:
+        return "jsonb"
+    db_type = field.db_type(connection)
+    return "text" if db_type.startswith("varchar") else db_type
 
 
 @functools.cache

@@ -52,6 +52,7 @@ API_PATH_PREFIXES = ("/v1/", "/api/v1/")
 API_MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "gateway.middleware.ContentLengthMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

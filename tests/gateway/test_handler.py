@@ -29,6 +29,7 @@ def test_api_responses_skip_the_console_middleware(live_server: Any, account: An
     assert resp.headers["X-Request-Id"].startswith("gen-")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs
     assert "X-Frame-Options" not in resp.headers
+    assert int(resp.headers["Content-Length"]) == len(resp.content)  # keep-alive, unchunked
     assert "Set-Cookie" not in resp.headers and "Cookie" not in resp.headers.get("Vary", "")
     for prefix in ("/v1", "/api/v1"):
         bearer = {"Authorization": f"Bearer {account.secret}"}
