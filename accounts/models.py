@@ -4,6 +4,8 @@ A key is ``sk-<prefix>-<secret>``. Only the prefix (public, unique, indexed) and
 of the whole key are stored; the key itself is shown once at creation and never again.
 """
 
+from typing import Any
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -68,12 +70,24 @@ class ApiKey(models.Model):
     rate_limit_rpm = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute; empty: no limit."
     )
+    revision = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Moves on every change of the key: a process holding an older copy rereads it.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} (sk-{self.prefix}-…)"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.revision += 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
+        super().save(*args, **kwargs)
 
     @property
     def display(self) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.keys import key_generate
@@ -60,7 +61,7 @@ def apikey_create(
 
 @transaction.atomic
 def apikey_revoke(*, api_key: ApiKey, actor: User | None = None) -> None:
-    ApiKey.objects.filter(pk=api_key.pk).update(is_disabled=True)
+    ApiKey.objects.filter(pk=api_key.pk).update(is_disabled=True, revision=F("revision") + 1)
     api_key.is_disabled = True
     ApiKeyEvent.objects.create(api_key=api_key, kind=ApiKeyEvent.Kind.REVOKED, actor=actor)
 
@@ -72,6 +73,7 @@ def apikey_touch(*, api_key: ApiKey, min_interval: int = 60) -> None:
     last = api_key.last_used_at
     if last is None or (now - last).total_seconds() >= min_interval:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
 
 
 @transaction.atomic
@@ -89,7 +91,9 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
     fields = [name for name in changed if name in editable]
     if not fields:
         return
-    ApiKey.objects.filter(pk=api_key.pk).update(**{f: getattr(api_key, f) for f in fields})
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        revision=F("revision") + 1, **{f: getattr(api_key, f) for f in fields}
+    )
     ApiKeyEvent.objects.create(
         api_key=api_key, kind=ApiKeyEvent.Kind.UPDATED, actor=actor, detail={"fields": fields}
     )

@@ -71,9 +71,14 @@ def credits_reserve(
     amount: int,
     request_id: str,
     ttl_seconds: int,
+    key_revision: int | None = None,
 ) -> HoldRef:
     """Hold ``amount`` credits for one request: the account must have ``amount`` available
-    and, if the key has a monthly limit, the key's month must have room for it."""
+    and, if the key has a monthly limit, the key's month must have room for it.
+
+    With ``key_revision`` (PostgreSQL) the same statement also requires the key to be at
+    that revision, not revoked or expired, and its user active and allowed the API; if not,
+    nothing is held and InsufficientCredits is raised (the caller then reads the key)."""
     if amount < 0:
         raise ValueError("a hold is not negative")
     limited = monthly_limit is not None and api_key_id is not None
@@ -90,9 +95,9 @@ def credits_reserve(
         # A free request's upper bound is zero: nothing to hold, nothing a sweeper could leak.
         return ref
     if is_postgres() and not limited:
-        return replace(ref, id=_reserve_account(ref, ttl_seconds))
+        return replace(ref, id=_reserve_account(ref, ttl_seconds, key_revision))
     with transaction.atomic():
-        hold_id = _reserve_account(ref, ttl_seconds)
+        hold_id = _reserve_account(ref, ttl_seconds, key_revision)
         if limited and not _key_spend_hold(api_key_id, month, monthly_limit, amount):  # type: ignore[arg-type]
             raise KeyLimitExceeded(
                 f"The key's monthly spend limit of {monthly_limit} credits leaves no room "
@@ -101,7 +106,7 @@ def credits_reserve(
     return replace(ref, id=hold_id)
 
 
-def _reserve_account(ref: HoldRef, ttl_seconds: int) -> int:
+def _reserve_account(ref: HoldRef, ttl_seconds: int, key_revision: int | None) -> int:
     """Hold on the account and create the Hold row; returns its id."""
     if is_postgres():
         row = sql.run(
@@ -112,6 +117,7 @@ def _reserve_account(ref: HoldRef, ttl_seconds: int) -> int:
                 request_id=ref.request_id,
                 month=ref.month,
                 ttl_seconds=ttl_seconds,
+                key_revision=key_revision,
             )
         )
         if row is None:

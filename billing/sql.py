@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from django.db import connection
 
+from accounts.models import ApiKey, User
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 
 
@@ -41,6 +42,7 @@ def reserve_statement(
     request_id: str,
     month: Any,
     ttl_seconds: int,
+    key_revision: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Hold ``amount`` on the account if available and insert the Hold; returns its id (no
     row: not enough credits).
@@ -56,6 +58,8 @@ def reserve_statement(
         "b_month": month,
         "b_request": request_id,
         "b_ttl": ttl_seconds,
+        "b_check": key_revision is not None,
+        "b_revision": key_revision,
     }
 
 
@@ -66,6 +70,12 @@ def _reserve_sql() -> str:
         acc AS (
             UPDATE {_t(CreditAccount)} SET held = held + %(b_amount)s, updated_at = now()
             WHERE id = %(b_account)s AND balance >= held + %(b_amount)s
+              AND (NOT %(b_check)s OR EXISTS (
+                SELECT 1 FROM {_t(ApiKey)} k JOIN {_t(User)} u ON u.id = k.user_id
+                WHERE k.id = %(b_key)s::bigint AND k.revision = %(b_revision)s::integer
+                  AND NOT k.is_disabled AND (k.expires_at IS NULL OR k.expires_at > now())
+                  AND u.is_active AND u.is_api_enabled
+              ))
             RETURNING id
         )
         INSERT INTO {_t(Hold)} (account_id, api_key_id, month, amount, request_id, created_at,

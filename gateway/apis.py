@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import orjson
@@ -16,7 +17,12 @@ from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, model_list
 from config.errors import ApiError
 from gateway import pipeline, tokens
-from gateway.auth import GatewayKeyAuthentication
+from gateway.auth import (
+    GatewayKeyAuthentication,
+    KeyChanged,
+    ProvisionalKeyAuthentication,
+    key_confirm,
+)
 from gateway.formats.anthropic_inbound import response_from_canonical
 from gateway.gate import gate_enter, gate_leave
 from gateway.providers import Completion
@@ -98,11 +104,13 @@ class GatewayView(APIView):
 
     def caller(self, request: Request) -> pipeline.Caller:
         key = request.auth
+        provisional = getattr(request._request, "key_provisional", False)
         return pipeline.Caller(
             request_id=request._request.request_id,
             api_key=key,
             account_id=key.user.credit_account.pk,
             surface=self.surface_name,
+            confirm=partial(key_confirm, request._request, key) if provisional else None,
         )
 
 
@@ -110,6 +118,7 @@ class SurfaceView(GatewayView):
     """One billed endpoint: its request converted to the canonical form, the money path,
     and the answer converted back (or streamed through the surface's encoder)."""
 
+    authentication_classes = [ProvisionalKeyAuthentication]
     operation = "complete"
 
     def canonical(self, raw: Any) -> dict[str, Any]:
@@ -127,6 +136,19 @@ class SurfaceView(GatewayView):
         raise NotImplementedError
 
     def post(self, request: Request) -> HttpResponse:
+        try:
+            try:
+                return self.handle(request)
+            except ApiError:
+                if getattr(request._request, "key_provisional", False):
+                    key_confirm(request._request, request.auth)  # its error wins
+                raise
+        except KeyChanged as changed:
+            # the cached key was out of date and nothing was held: again, with the new one
+            request.user, request.auth = changed.key.user, changed.key
+            return self.handle(request)
+
+    def handle(self, request: Request) -> HttpResponse:
         raw = json_body(request._request)
         body = self.canonical(raw)
         caller = self.caller(request)
@@ -233,6 +255,19 @@ class CountTokensView(GatewayView):
     surface = "anthropic"
 
     def post(self, request: Request) -> HttpResponse:
+        try:
+            try:
+                return self.handle(request)
+            except ApiError:
+                if getattr(request._request, "key_provisional", False):
+                    key_confirm(request._request, request.auth)  # its error wins
+                raise
+        except KeyChanged as changed:
+            # the cached key was out of date and nothing was held: again, with the new one
+            request.user, request.auth = changed.key.user, changed.key
+            return self.handle(request)
+
+    def handle(self, request: Request) -> HttpResponse:
         raw = json_body(request._request)
         if isinstance(raw, dict):
             raw.setdefault("max_tokens", 1)

@@ -15,11 +15,16 @@ from typing import Any
 import orjson
 from django.db import connection
 from django.db.models import JSONField
+from django.http import HttpRequest
+from rest_framework.request import Request
 
-from accounts.authentication import ApiKeyAuthentication
+from accounts.authentication import ApiKeyAuthentication, apikey_authenticate
 from accounts.models import ApiKey, User
+from accounts.services import apikey_touch
 from billing import sql
 from billing.models import CreditAccount
+from config.errors import ApiError
+from gateway import keycache
 
 _USER_FIELDS = ("is_active", "is_api_enabled")
 _ACCOUNT_FIELDS = ("id", "balance", "held")
@@ -75,3 +80,49 @@ class GatewayKeyAuthentication(ApiKeyAuthentication):
 
     def lookup(self, prefix: str) -> ApiKey | None:
         return apikey_with_account(prefix)
+
+
+class KeyChanged(Exception):
+    """The provisional key of a request changed in the database since it was cached: the
+    request is planned again with ``key`` (nothing was held)."""
+
+    def __init__(self, key: ApiKey) -> None:
+        super().__init__(key.prefix)
+        self.key = key
+
+
+class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
+    """For the billed endpoints: a key read moments ago is taken from ``gateway.keycache``
+    and marked provisional (``request.key_provisional``), to be confirmed by the statement
+    that holds the credits or by ``key_confirm``. A cached copy that fails any check is read
+    again before the request is refused."""
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
+        django_request = request._request
+        django_request.key_provisional = False  # type: ignore[attr-defined]
+        if keycache.enabled():
+            try:
+                key = apikey_authenticate(request.META, lookup=keycache.key_get)
+            except ApiError:
+                pass  # not cached, or refused by a copy that may be stale: read it
+            else:
+                django_request.key_provisional = True  # type: ignore[attr-defined]
+                apikey_touch(api_key=key)
+                return key.user, key
+        key = apikey_authenticate(request.META, lookup=self.lookup)
+        if keycache.enabled():
+            keycache.key_put(key)
+        apikey_touch(api_key=key)
+        return key.user, key
+
+
+def key_confirm(request: HttpRequest, key: ApiKey) -> ApiKey:
+    """End a provisional key: read it from the database. Raises the ApiError of a key that
+    is no longer usable, or KeyChanged if it changed since it was cached."""
+    keycache.key_forget(key.prefix)
+    fresh = apikey_authenticate(request.META, lookup=apikey_with_account)
+    keycache.key_put(fresh)
+    request.key_provisional = False  # type: ignore[attr-defined]
+    if fresh.revision != key.revision:
+        raise KeyChanged(fresh)
+    return fresh

@@ -26,7 +26,7 @@ from catalog.selectors import RouteInfo
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.gate import gate_leave
-from gateway.planning import Caller, Candidate, candidates_resolve, plan
+from gateway.planning import Caller, Candidate, caller_confirm, candidates_resolve, plan
 from gateway.providers import DIALECTS, Completion, Dialect, ProviderError
 from gateway.ratelimit import ratelimit_hit
 from gateway.services import Outcome, generation_fail, generation_settle
@@ -62,7 +62,17 @@ class Native:
 
 
 def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") -> Admission:
-    """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left)."""
+    """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left).
+    A provisional key (gateway.keycache) is confirmed by the reserve, or read from the
+    database before any other ending."""
+    try:
+        return _admit(caller, body, operation)
+    except ApiError:
+        caller_confirm(caller)  # a refused key's own error wins over the request's
+        raise
+
+
+def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
     key = caller.api_key
     models = candidates_resolve(key, body)
     prefs = routing.provider_prefs(body)
@@ -79,6 +89,9 @@ def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") 
         caller.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
     candidates, caps = plan(caller, body, models, operation)
     amount = max(c.hold for c in candidates)
+    if amount == 0:
+        caller_confirm(caller)  # nothing is held, so no statement checks the key
+    key = caller.api_key
     hold = credits_reserve(
         account_id=caller.account_id,
         api_key_id=key.pk,
@@ -86,7 +99,9 @@ def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") 
         amount=amount,
         request_id=caller.request_id,
         ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
+        key_revision=key.revision if caller.confirm is not None else None,
     )
+    caller.confirm = None  # the reserve found the key unchanged and usable
     return Admission(
         caller=caller,
         body=body,

@@ -9,6 +9,7 @@ is then sent upstream).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,16 @@ class Caller:
     surface: str
     started: float = field(default_factory=time.monotonic)
     headers: dict[str, str] = field(default_factory=dict)
+    # Set while the key is provisional (gateway.keycache): reads it from the database,
+    # raising the key's ApiError or KeyChanged.
+    confirm: Callable[[], ApiKey] | None = None
+
+
+def caller_confirm(caller: Caller) -> None:
+    """Make sure the caller's key was read from the database for this request."""
+    if caller.confirm is not None:
+        confirm, caller.confirm = caller.confirm, None
+        caller.api_key = confirm()
 
 
 @dataclass(slots=True)
@@ -143,6 +154,7 @@ def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) ->
 def _available(caller: Caller) -> int:
     """The account's available credits as loaded with the key (moments ago). Only sizes the
     completion cap; the conditional update of the reserve is what decides."""
+    caller_confirm(caller)  # a cached key's balance is not fresh enough to size the cap
     account = caller.api_key.user.credit_account
     return max(account.balance - account.held, 0)
 

@@ -16,7 +16,7 @@ from accounts.models import ApiKey, User
 from accounts.services import apikey_create, user_create
 from billing.services import credits_grant
 from catalog.models import Model, Provider, Route
-from gateway import routing
+from gateway import keycache, routing
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
 
@@ -60,8 +60,10 @@ def upstream(fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Fa
 @pytest.fixture(autouse=True)
 def _fresh_breakers() -> Iterator[None]:
     routing.routes_reset()
+    keycache.keys_clear()
     yield
     routing.routes_reset()
+    keycache.keys_clear()
 
 
 @pytest.fixture

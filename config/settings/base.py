@@ -184,6 +184,9 @@ GATEWAY_TRUSTED_PROXIES = env.int("GATEWAY_TRUSTED_PROXIES", default=0)
 GATEWAY_CIRCUIT_FAILURES = env.int("GATEWAY_CIRCUIT_FAILURES", default=5)
 GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.float("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
 GATEWAY_CATALOG_TTL_SECONDS = env.float("GATEWAY_CATALOG_TTL_SECONDS", default=2.0)
+# How long a key read for a billed request may be reused, provisionally, by this process
+# (gateway/keycache.py: the reserve re-checks it). 0 reads it on every request.
+GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=60.0)
 GATEWAY_STREAM_KEEPALIVE_SECONDS = env.float("GATEWAY_STREAM_KEEPALIVE_SECONDS", default=10.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 

@@ -1,0 +1,154 @@
+"""The provisional key cache of the billed endpoints (gateway/keycache.py, PostgreSQL): a key
+read moments ago is reused without a query, and yet every change to it, made by this process
+or any other (here: straight SQL, as another process or an operator would), counts on the
+very next request, paid or free, valid or not."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.services import apikey_revoke, apikey_update
+from gateway import auth
+from gateway.models import Generation
+from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.fakes.upstream import FakeUpstream
+from tests.helpers import assert_error, chat_body
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the cache rides on PostgreSQL's reserve"
+)
+
+URL = "/v1/chat/completions"
+START = 10_000_000
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The prefixes the gateway read from the database, in order."""
+    seen: list[str] = []
+    real = auth.apikey_with_account
+
+    def spy(prefix: str) -> Any:
+        seen.append(prefix)
+        return real(prefix)
+
+    monkeypatch.setattr(auth, "apikey_with_account", spy)
+    return seen
+
+
+@pytest.fixture
+def account(make_model: ModelFactory, make_account: AccountFactory) -> Account:
+    make_model("test/echo")
+    make_model("test/other")
+    make_model("test/free", prompt="0", completion="0", request="0")
+    return make_account(START)
+
+
+def served(api: ApiClient, account: Account, model: str = "test/echo") -> int:
+    resp = api.post(URL, chat_body(model, max_tokens=20), account=account)
+    assert resp.status_code == 200, resp.content
+    return resp.json()["usage"]["cost"]
+
+
+def sql(statement: str, *params: Any) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_a_key_read_moments_ago_is_reused_and_the_request_billed(
+    api: ApiClient, account: Account, reads: list[str]
+) -> None:
+    costs = [served(api, account) for _ in range(3)]
+    assert reads == [account.key.prefix]  # one read for three requests
+    assert account.balance() == START - sum(costs)
+    assert Generation.objects.filter(api_key=account.key, cost__gt=0).count() == 3
+
+
+@pytest.mark.parametrize("how", ["service", "sql"])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        chat_body(max_tokens=20),  # paid: refused by the reserve itself
+        chat_body("test/free", max_tokens=20),  # free: nothing held, so the key is read
+        {"model": "test/echo", "messages": "not a list"},  # invalid: the key's error wins
+        chat_body(),  # no max_tokens: the cap needs the fresh balance
+    ],
+    ids=["paid", "free", "invalid", "capped"],
+)
+def test_a_revoked_key_is_refused_on_its_next_request(
+    api: ApiClient,
+    account: Account,
+    upstream: FakeUpstream,
+    how: str,
+    request_body: dict[str, Any],
+) -> None:
+    spent = served(api, account)  # the key is cached now
+    if how == "service":
+        apikey_revoke(api_key=account.key)
+    else:  # another process: no revision bump, only the flag
+        sql("UPDATE accounts_apikey SET is_disabled = true WHERE id = %s", account.key.pk)
+    upstream.requests.clear()
+    resp = api.post(URL, request_body, account=account)
+    assert_error(resp, 401, "invalid_api_key")
+    assert upstream.requests == []
+    assert account.balance() == START - spent and account.held() == 0
+
+
+def test_expiry_and_a_disabled_user_count_at_once(
+    api: ApiClient, make_account: AccountFactory, account: Account, upstream: FakeUpstream
+) -> None:
+    served(api, account)
+    past = timezone.now() - dt.timedelta(seconds=1)
+    sql("UPDATE accounts_apikey SET expires_at = %s WHERE id = %s", past, account.key.pk)
+    assert_error(api.post(URL, chat_body(max_tokens=20), account=account), 401, "key_expired")
+
+    other = make_account(START)
+    served(api, other)
+    sql("UPDATE accounts_user SET is_active = false WHERE id = %s", other.user.pk)
+    assert_error(api.post(URL, chat_body(max_tokens=20), account=other), 401, "invalid_api_key")
+    assert other.balance() == START - Generation.objects.get(api_key=other.key).cost
+    assert other.held() == 0 and len(upstream.requests) == 2  # the two served, no more
+
+
+def test_a_changed_allowlist_and_limit_count_on_the_next_request(
+    api: ApiClient, account: Account, reads: list[str]
+) -> None:
+    key = account.key
+    key.allowed_models = ["test/echo"]
+    apikey_update(api_key=key, changed=["allowed_models"])
+    served(api, account)  # cached with the allowlist [test/echo]
+    assert_error(
+        api.post(URL, chat_body("test/other", max_tokens=20), account=account),
+        403,
+        "model_not_allowed",
+        param="model",
+    )
+    key.allowed_models = ["test/other"]
+    apikey_update(api_key=key, changed=["allowed_models"])
+    served(api, account, "test/other")  # the stale copy refused it; the fresh one serves it
+    assert_error(
+        api.post(URL, chat_body(max_tokens=20), account=account), 403, "model_not_allowed", "model"
+    )
+    key.monthly_limit = 50  # below the minimum charge of one request
+    apikey_update(api_key=key, changed=["monthly_limit"])
+    before = account.balance()
+    resp = api.post(URL, chat_body("test/other", max_tokens=20), account=account)
+    assert_error(resp, 402, "key_limit_exceeded")
+    assert account.balance() == before and account.held() == 0
+    assert reads.count(key.prefix) >= 4  # each change was read from the database
+
+
+def test_a_wrong_secret_for_a_cached_prefix_is_refused(
+    api: ApiClient, account: Account, upstream: FakeUpstream
+) -> None:
+    cost = served(api, account)
+    wrong = account.secret[:-4] + ("0000" if not account.secret.endswith("0000") else "1111")
+    upstream.requests.clear()
+    resp = api.post(URL, chat_body(max_tokens=20), HTTP_AUTHORIZATION=f"Bearer {wrong}")
+    assert_error(resp, 401, "invalid_api_key")
+    assert upstream.requests == [] and account.balance() == START - cost
