@@ -255,19 +255,6 @@ class CountTokensView(GatewayView):
     surface = "anthropic"
 
     def post(self, request: Request) -> HttpResponse:
-        try:
-            try:
-                return self.handle(request)
-            except ApiError:
-                if getattr(request._request, "key_provisional", False):
-                    key_confirm(request._request, request.auth)  # its error wins
-                raise
-        except KeyChanged as changed:
-            # the cached key was out of date and nothing was held: again, with the new one
-            request.user, request.auth = changed.key.user, changed.key
-            return self.handle(request)
-
-    def handle(self, request: Request) -> HttpResponse:
         raw = json_body(request._request)
         if isinstance(raw, dict):
             raw.setdefault("max_tokens", 1)
