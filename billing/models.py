@@ -59,7 +59,11 @@ class LedgerEntry(models.Model):
         REFUND = "refund"
         ADJUSTMENT = "adjustment"
 
-    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    # indexed by (account, -created_at) below; a second index on account alone would only
+    # cost every insert
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -127,12 +131,16 @@ class Hold(models.Model):
     )
     month = models.DateField(null=True, blank=True, help_text="KeySpend month, if limited.")
     amount = models.BigIntegerField()
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_gt_0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_gt_0"),
+            # a constraint, not unique=True, which would add a LIKE index nothing uses
+            models.UniqueConstraint(fields=["request_id"], name="hold_unique_request_id"),
+        ]
 
     def __str__(self) -> str:
         return f"hold {self.request_id}: {self.amount}"
