@@ -83,11 +83,15 @@ class ApiKey(models.Model):
         return f"{self.name} (sk-{self.prefix}-…)"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            self.revision += 1
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
+        if self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        # moved in the database, so a copy loaded before another change cannot reuse a number
+        self.revision = models.F("revision") + 1  # type: ignore[assignment]
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
         super().save(*args, **kwargs)
+        self.refresh_from_db(fields=["revision"])
 
     @property
     def display(self) -> str:

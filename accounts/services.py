@@ -63,6 +63,7 @@ def apikey_create(
 def apikey_revoke(*, api_key: ApiKey, actor: User | None = None) -> None:
     ApiKey.objects.filter(pk=api_key.pk).update(is_disabled=True, revision=F("revision") + 1)
     api_key.is_disabled = True
+    api_key.refresh_from_db(fields=["revision"])
     ApiKeyEvent.objects.create(api_key=api_key, kind=ApiKeyEvent.Kind.REVOKED, actor=actor)
 
 
@@ -94,6 +95,7 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
     ApiKey.objects.filter(pk=api_key.pk).update(
         revision=F("revision") + 1, **{f: getattr(api_key, f) for f in fields}
     )
+    api_key.refresh_from_db(fields=["revision"])
     ApiKeyEvent.objects.create(
         api_key=api_key, kind=ApiKeyEvent.Kind.UPDATED, actor=actor, detail={"fields": fields}
     )

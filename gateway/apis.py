@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ from gateway import pipeline, tokens
 from gateway.auth import (
     GatewayKeyAuthentication,
     KeyChanged,
+    ProvisionalKey,
     ProvisionalKeyAuthentication,
     key_confirm,
 )
@@ -110,7 +110,8 @@ class GatewayView(APIView):
             api_key=key,
             account_id=key.user.credit_account.pk,
             surface=self.surface_name,
-            confirm=partial(key_confirm, request._request, key) if provisional else None,
+            provisional=ProvisionalKey(request._request, key) if provisional else None,
+            environ=request.META,
         )
 
 
@@ -144,18 +145,20 @@ class SurfaceView(GatewayView):
                     key_confirm(request._request, request.auth)  # its error wins
                 raise
         except KeyChanged as changed:
-            # the cached key was out of date and nothing was held: again, with the new one
+            # The cached key was out of date. Only raised before anything was held (after
+            # the reserve the key is confirmed): again, with the new copy.
             request.user, request.auth = changed.key.user, changed.key
             return self.handle(request)
 
     def handle(self, request: Request) -> HttpResponse:
         raw = json_body(request._request)
         body = self.canonical(raw)
+        encoder = self.encoder(raw) if body.get("stream") else None  # refused before a hold
         caller = self.caller(request)
         admission = pipeline.admit(caller, body, operation=self.operation)
         admission.native = self.native(raw, request)
-        if body.get("stream"):
-            return stream_response(admission, self.encoder(raw), caller.headers)
+        if encoder is not None:
+            return stream_response(admission, encoder, caller.headers)
         result, outcome, cost = pipeline.complete(admission)
         return json_response(self.render(raw, result, outcome, cost), headers=caller.headers)
 

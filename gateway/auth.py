@@ -9,6 +9,7 @@ ORM with the same result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -114,6 +115,20 @@ class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
             keycache.key_put(key)
         apikey_touch(api_key=key)
         return key.user, key
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionalKey:
+    """The provisional key of one request (``planning.Provisional``)."""
+
+    request: HttpRequest
+    key: ApiKey
+
+    def confirm(self) -> ApiKey:
+        return key_confirm(self.request, self.key)
+
+    def confirmed(self) -> None:
+        self.request.key_provisional = False  # type: ignore[attr-defined]
 
 
 def key_confirm(request: HttpRequest, key: ApiKey) -> ApiKey:

@@ -26,12 +26,21 @@ from catalog.selectors import RouteInfo
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.gate import gate_leave
-from gateway.planning import Caller, Candidate, caller_confirm, candidates_resolve, plan
+from gateway.planning import (
+    Caller,
+    Candidate,
+    caller_confirm,
+    caller_confirmed,
+    candidates_resolve,
+    plan,
+)
 from gateway.providers import DIALECTS, Completion, Dialect, ProviderError
 from gateway.ratelimit import ratelimit_hit
 from gateway.services import Outcome, generation_fail, generation_settle
 
 log = logging.getLogger(__name__)
+
+RATE_COUNTED = "gateway.rate_counted"  # the environ's rate-limit headers, once counted
 
 
 @dataclass(slots=True)
@@ -86,7 +95,12 @@ def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
             "No route is available for this model under the request's provider preferences",
         )
     if key.rate_limit_rpm:
-        caller.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
+        # counted once per request, also when it is planned again (gateway.keycache)
+        counted = caller.environ.get(RATE_COUNTED)
+        if counted is None:
+            counted = ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm)
+            caller.environ[RATE_COUNTED] = counted
+        caller.headers.update(counted)
     candidates, caps = plan(caller, body, models, operation)
     amount = max(c.hold for c in candidates)
     if amount == 0:
@@ -99,9 +113,9 @@ def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
         amount=amount,
         request_id=caller.request_id,
         ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
-        key_revision=key.revision if caller.confirm is not None else None,
+        key_revision=key.revision if caller.provisional is not None else None,
     )
-    caller.confirm = None  # the reserve found the key unchanged and usable
+    caller_confirmed(caller)  # the reserve found the key unchanged and usable
     return Admission(
         caller=caller,
         body=body,

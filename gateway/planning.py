@@ -9,9 +9,8 @@ is then sent upstream).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from accounts.models import ApiKey
 from billing.pricing import affordable_completion_tokens, hold_bound
@@ -31,16 +30,33 @@ class Caller:
     surface: str
     started: float = field(default_factory=time.monotonic)
     headers: dict[str, str] = field(default_factory=dict)
-    # Set while the key is provisional (gateway.keycache): reads it from the database,
-    # raising the key's ApiError or KeyChanged.
-    confirm: Callable[[], ApiKey] | None = None
+    # Set while the key is provisional (gateway.keycache), until the reserve checks it or it
+    # is read from the database.
+    provisional: Provisional | None = None
+    # The request's own state (the WSGI environ), which outlives a re-planning.
+    environ: dict[str, Any] = field(default_factory=dict)
+
+
+class Provisional(Protocol):
+    def confirm(self) -> ApiKey:
+        """Read the key from the database: raises its ApiError or KeyChanged."""
+
+    def confirmed(self) -> None:
+        """The reserve statement checked the key."""
 
 
 def caller_confirm(caller: Caller) -> None:
     """Make sure the caller's key was read from the database for this request."""
-    if caller.confirm is not None:
-        confirm, caller.confirm = caller.confirm, None
-        caller.api_key = confirm()
+    if caller.provisional is not None:
+        provisional, caller.provisional = caller.provisional, None
+        caller.api_key = provisional.confirm()
+
+
+def caller_confirmed(caller: Caller) -> None:
+    """The caller's key was checked by the statement that held its credits."""
+    if caller.provisional is not None:
+        provisional, caller.provisional = caller.provisional, None
+        provisional.confirmed()
 
 
 @dataclass(slots=True)

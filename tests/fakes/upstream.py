@@ -9,6 +9,8 @@ Model names (a route's ``upstream_model``), for ``POST /v1/chat/completions``:
 - ``malformed``: HTTP 200 with a body that is not JSON.
 - ``no-usage``: a normal reply without ``usage`` (streamed: no usage chunk).
 - ``slow-<ms>``: like echo, after a delay of <ms> milliseconds.
+- ``slowfail-<ms>``: HTTP 500 with an error body after a delay of <ms> milliseconds (also
+  for streamed requests: the failure comes before the first byte).
 - ``cached``: usage with prompt_tokens_details.cached_tokens = 5 and
   completion_tokens_details.reasoning_tokens = 3.
 - ``toolstream``: a tool call (``get_weather`` or the first tool's name, arguments
@@ -89,6 +91,9 @@ class FakeHandler(JsonHandler):
         model = str(body.get("model") or "echo")
         if model.startswith("fail-") and model[5:].isdigit():
             self._fail(int(model[5:]))
+        elif model.startswith("slowfail-") and model[9:].isdigit():
+            time.sleep(int(model[9:]) / 1000)
+            self._fail(500)
         elif path.endswith("/chat/completions"):
             self._chat(body, model)
         elif path.endswith("/embeddings"):

@@ -6,13 +6,17 @@ very next request, paid or free, valid or not."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import ApiKey
 from accounts.services import apikey_revoke, apikey_update
+from billing.models import Hold
 from gateway import auth
 from gateway.models import Generation
 from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
@@ -152,3 +156,90 @@ def test_a_wrong_secret_for_a_cached_prefix_is_refused(
     resp = api.post(URL, chat_body(max_tokens=20), HTTP_AUTHORIZATION=f"Bearer {wrong}")
     assert_error(resp, 401, "invalid_api_key")
     assert upstream.requests == [] and account.balance() == START - cost
+
+
+def changed_meanwhile(account: Account, change: str, after: float = 0.1) -> threading.Thread:
+    """Change the key from another thread (another process's view) while a request runs."""
+
+    def run() -> None:
+        time.sleep(after)
+        key = ApiKey.objects.get(pk=account.key.pk)
+        if change == "revoke":
+            apikey_revoke(api_key=key)
+        else:
+            key.name = "renamed"
+            apikey_update(api_key=key, changed=["name"])
+        connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["edit", "revoke"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_key_changed_while_its_request_is_upstream_is_not_asked_again(
+    api: ApiClient,
+    make_model: ModelFactory,
+    make_account: AccountFactory,
+    upstream: FakeUpstream,
+    change: str,
+    stream: bool,
+) -> None:
+    """The reserve confirmed the key: a failure after it is the request's own (no second
+    plan, no second upstream call, no second hold)."""
+    make_model("test/echo")
+    make_model("test/failing", upstream_models=("slowfail-400",))
+    account = make_account(START)
+    spent = served(api, account)  # the key is cached now
+    upstream.requests.clear()
+    thread = changed_meanwhile(account, change)
+    body = chat_body("test/failing", max_tokens=20, **({"stream": True} if stream else {}))
+    resp = api.post(URL, body, account=account)
+    thread.join()
+    assert_error(resp, 502, "provider_error")
+    assert len(upstream.requests) == 1
+    failed = Generation.objects.get(request_id=resp["X-Request-Id"])
+    assert (failed.status, failed.http_status, failed.cost) == ("error", 502, 0)
+    assert account.balance() == START - spent and account.held() == 0
+    assert Hold.objects.count() == 0
+
+
+def test_a_replanned_request_counts_once_against_the_rate_limit(
+    api: ApiClient, make_model: ModelFactory, make_account: AccountFactory
+) -> None:
+    make_model("test/echo")
+    account = make_account(START, rate_limit_rpm=100)
+    first = api.post(URL, chat_body(max_tokens=20), account=account)
+    assert first.status_code == 200, first.content
+    assert first["X-RateLimit-Remaining"] == "99"
+    key = ApiKey.objects.get(pk=account.key.pk)
+    key.name = "renamed"
+    apikey_update(api_key=key, changed=["name"])  # the cached copy is now out of date
+    second = api.post(URL, chat_body(max_tokens=20), account=account)
+    assert second.status_code == 200
+    assert second["X-RateLimit-Remaining"] == "98"
+
+
+def test_streaming_on_embeddings_is_refused_before_anything_is_held(
+    api: ApiClient, make_model: ModelFactory, account: Account
+) -> None:
+    make_model("test/emb", upstream_models=("emb",))
+    resp = api.post(
+        "/v1/embeddings", {"model": "test/emb", "input": "hi", "stream": True}, account=account
+    )
+    assert_error(resp, 400, "invalid_parameter", param="stream")
+    assert account.held() == 0 and Hold.objects.count() == 0
+
+
+def test_the_revision_moves_in_the_database_even_from_an_old_copy(account: Account) -> None:
+    old = ApiKey.objects.get(pk=account.key.pk)
+    fresh = ApiKey.objects.get(pk=account.key.pk)
+    fresh.name = "first change"
+    apikey_update(api_key=fresh, changed=["name"])
+    assert fresh.revision == 1
+    old.rate_limit_rpm = 5
+    old.save()  # loaded before the first change
+    assert old.revision == 2
+    assert ApiKey.objects.get(pk=account.key.pk).revision == 2
