@@ -135,9 +135,9 @@ def key_confirm(request: HttpRequest, key: ApiKey) -> ApiKey:
     """End a provisional key: read it from the database. Raises the ApiError of a key that
     is no longer usable, or KeyChanged if it changed since it was cached."""
     keycache.key_forget(key.prefix)
+    request.key_provisional = False  # type: ignore[attr-defined]  # read once, even if refused
     fresh = apikey_authenticate(request.META, lookup=apikey_with_account)
     keycache.key_put(fresh)
-    request.key_provisional = False  # type: ignore[attr-defined]
     if fresh.revision != key.revision:
         raise KeyChanged(fresh)
     return fresh

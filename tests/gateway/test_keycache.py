@@ -90,6 +90,7 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     upstream: FakeUpstream,
     how: str,
     request_body: dict[str, Any],
+    reads: list[str],
 ) -> None:
     spent = served(api, account)  # the key is cached now
     if how == "service":
@@ -101,6 +102,7 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     assert_error(resp, 401, "invalid_api_key")
     assert upstream.requests == []
     assert account.balance() == START - spent and account.held() == 0
+    assert reads == [account.key.prefix] * 2  # cached by the first request, read once more
 
 
 def test_expiry_and_a_disabled_user_count_at_once(
