@@ -163,13 +163,13 @@ def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
     On psycopg's own cursor, which sends the parameters apart from the statement (dumped in
     C) instead of quoting each into the SQL text in Python as Django's cursor does: ~5% of
     a request's CPU with the settle's 30 parameters. Parameters that can be NULL or sit in
-    a SELECT list carry a cast, since the server cannot infer their type. Errors are
-    Django's, as through ``connection.cursor()``, and an open ``atomic()`` block applies."""
+    a SELECT list carry a cast, since the server cannot infer their type. Django's cursor
+    wrapper stays around it: its errors, an open ``atomic()`` block, query logging and
+    ``execute_wrapper`` hooks (``CaptureQueriesContext``) all apply as through
+    ``connection.cursor()``."""
     connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor = psycopg.Cursor(connection.connection)
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
-        finally:
-            cursor.close()
+    raw = psycopg.Cursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -245,3 +246,18 @@ def test_the_revision_moves_in_the_database_even_from_an_old_copy(account: Accou
     old.save()  # loaded before the first change
     assert old.revision == 2
     assert ApiKey.objects.get(pk=account.key.pk).revision == 2
+
+
+def test_a_billed_request_with_a_cached_key_is_two_statements(
+    api: ApiClient, account: Account
+) -> None:
+    """The reserve and the settle, both visible to Django's query capture (and logging)."""
+    served(api, account)
+    with CaptureQueriesContext(connection) as ctx:
+        served(api, account)
+    # (the registry's revision stamp is read at most every GATEWAY_CATALOG_TTL_SECONDS)
+    statements = [q["sql"] for q in ctx.captured_queries if "catalogrevision" not in q["sql"]]
+    assert len(statements) == 2, statements
+    assert 'INSERT INTO "billing_hold"' in statements[0]
+    assert 'DELETE FROM "billing_hold"' in statements[1]
+    assert 'INSERT INTO "gateway_generation"' in statements[1]
