@@ -99,22 +99,24 @@ class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
     again before the request is refused."""
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
-        django_request = request._request
-        django_request.key_provisional = False  # type: ignore[attr-defined]
-        if keycache.enabled():
-            try:
-                key = apikey_authenticate(request.META, lookup=keycache.key_get)
-            except ApiError:
-                pass  # not cached, or refused by a copy that may be stale: read it
-            else:
-                django_request.key_provisional = True  # type: ignore[attr-defined]
-                apikey_touch(api_key=key)
-                return key.user, key
-        key = apikey_authenticate(request.META, lookup=self.lookup)
-        if keycache.enabled():
-            keycache.key_put(key)
+        cached = keycache.enabled()
+        key = self._cached(request.META) if cached else None
+        request._request.key_provisional = key is not None  # type: ignore[attr-defined]
+        if key is None:
+            key = apikey_authenticate(request.META, lookup=self.lookup)
+            if cached:
+                keycache.key_put(key)
         apikey_touch(api_key=key)
         return key.user, key
+
+    @staticmethod
+    def _cached(meta: dict[str, Any]) -> ApiKey | None:
+        """The cached key these headers present, if it passes every check; None when it is
+        not cached or a copy that may be stale refuses it (then it is read)."""
+        try:
+            return apikey_authenticate(meta, lookup=keycache.key_get)
+        except ApiError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)

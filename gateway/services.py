@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from django.db import OperationalError, connection, transaction
+from django.db.models import JSONField
 from psycopg_pool import PoolTimeout
 
 from billing.pricing import Cost, Usage
@@ -175,7 +176,6 @@ def generation_fail(
 # The Generation insert of the PostgreSQL statements, built once: every column but the id,
 # with the ledger entry and the cost taken from the settle's CTEs.
 _SQL_VALUES = {"ledger_entry_id": "{ledger}", "cost": "{cost}", "created_at": "now()"}
-_JSON_COLUMNS = {"native_usage", "prices", "cost_breakdown", "attempts"}
 
 
 @functools.cache
@@ -197,7 +197,7 @@ def _generation_insert() -> str:
 def _cast(field: Any) -> str:
     """The parameter's type (its value sits in a SELECT list, where the server cannot infer
     it); text for strings, so an over-long one fails as the ORM's insert would."""
-    if field.attname in _JSON_COLUMNS:
+    if isinstance(field, JSONField):
         return "jsonb"
     db_type = field.db_type(connection)
     return "text" if db_type.startswith("varchar") else db_type
