@@ -12,7 +12,7 @@ monkey.patch_all()
 
 import os  # noqa: E402
 
-# psycopg 3 sees the patched ``select`` and waits cooperatively on its own.
+# The pooled psycopg connections then wait on gevent's loop (config.pg_gevent).
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

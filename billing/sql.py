@@ -157,6 +157,20 @@ def _key_spend_sql() -> str:
     """  # noqa: S608
 
 
+class _Cursor(psycopg.Cursor):
+    """psycopg's cursor, preparing the statement or not as told at construction: Django's
+    cursor wrapper calls ``execute(sql, params)`` with no way to pass ``prepare``."""
+
+    def __init__(self, conn: psycopg.Connection[Any], *, prepare: bool | None) -> None:
+        super().__init__(conn)
+        self._prepare = prepare
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> _Cursor:  # type: ignore[override]
+        kwargs.setdefault("prepare", self._prepare)
+        super().execute(query, params, **kwargs)
+        return self
+
+
 def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
     """Execute one statement of the hot path; its first row, if it returns rows.
 
@@ -166,10 +180,17 @@ def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
     a SELECT list carry a cast, since the server cannot infer their type. Django's cursor
     wrapper stays around it: its errors, an open ``atomic()`` block, query logging and
     ``execute_wrapper`` hooks (``CaptureQueriesContext``) all apply as through
-    ``connection.cursor()``."""
+    ``connection.cursor()``.
+
+    The statement is a server-side prepared statement once the connection has run it
+    ``DB_PREPARE_THRESHOLD`` times (the server then skips parsing and planning: ~0.4 ms of
+    its CPU per statement), except while queries are logged: psycopg keeps no SQL text for
+    a prepared execution, and the log would show none."""
     connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
+    if connection.queries_logged:
+        wrap, prepare = connection.make_debug_cursor, False
+    else:
+        wrap, prepare = connection.make_cursor, None
+    with wrap(_Cursor(connection.connection, prepare=prepare)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if cursor.description else None
