@@ -17,7 +17,7 @@ import functools
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import NotSupportedError, connection
 
 from accounts.models import ApiKey, User
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
@@ -185,12 +185,32 @@ def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
     The statement is a server-side prepared statement once the connection has run it
     ``DB_PREPARE_THRESHOLD`` times (the server then skips parsing and planning: ~0.4 ms of
     its CPU per statement), except while queries are logged: psycopg keeps no SQL text for
-    a prepared execution, and the log would show none."""
+    a prepared execution, and the log would show none. A prepared statement whose result
+    type a migration changed since (another process ran ``ALTER TABLE``) is refused by the
+    server on every later run; outside a transaction the connection then drops its prepared
+    statements and the statement runs again, once (the refusal comes before it executes)."""
     connection.ensure_connection()
     if connection.queries_logged:
-        wrap, prepare = connection.make_debug_cursor, False
-    else:
-        wrap, prepare = connection.make_cursor, None
+        return _execute(connection.make_debug_cursor, sql, params, prepare=False)
+    try:
+        return _execute(connection.make_cursor, sql, params, prepare=None)
+    except NotSupportedError as exc:
+        if connection.in_atomic_block or not _stale_plan(exc):
+            raise
+        _execute(connection.make_cursor, "DEALLOCATE ALL", [], prepare=False)
+        return _execute(connection.make_cursor, sql, params, prepare=None)
+
+
+def _execute(wrap: Any, sql: str, params: Any, *, prepare: bool | None) -> tuple[Any, ...] | None:
     with wrap(_Cursor(connection.connection, prepare=prepare)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if cursor.description else None
+
+
+def _stale_plan(exc: NotSupportedError) -> bool:
+    """PostgreSQL's "cached plan must not change result type" (psycopg then forgets its
+    prepared statements when it sees ``DEALLOCATE ALL`` run)."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.FeatureNotSupported) and (
+        cause.diag.source_function == "RevalidateCachedQuery"
+    )

@@ -97,11 +97,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _pool_max = env.int("DB_POOL_MAX_SIZE", default=20)
-    _db["OPTIONS"] = {"prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=5) or None}
+    _options = _db.setdefault("OPTIONS", {})  # keeps DATABASE_URL's ?sslmode=... and the like
+    _options["prepare_threshold"] = env.int("DB_PREPARE_THRESHOLD", default=5) or None
     if env.bool("DB_POOL", default=True):
         # One pool per process; with gevent each greenlet borrows a connection for as long as
         # Django holds it, and the gateway gives it back before every upstream call.
-        _db["OPTIONS"]["pool"] = {
+        _options["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
             "max_size": _pool_max,
             "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
@@ -109,7 +110,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         from config.pg_gevent import GeventConnection, gevent_patched
 
         if gevent_patched():  # the gevent web workers: wait on the event loop directly
-            _db["OPTIONS"]["pool"]["connection_class"] = GeventConnection
+            _options["pool"]["connection_class"] = GeventConnection
     _db["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import NotSupportedError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from billing.sql import run
@@ -38,8 +40,8 @@ def test_a_statement_is_prepared_once_run_five_times():
     for i in range(4):
         assert run(sql, {"x": i}) == (i + 41,)
     assert not [s for s in prepared_statements() if "prepared_probe" in s]
-    assert run(sql, {"x": 1}) == (42,)  # the fifth execution prepares it
-    assert run(sql, {"x": 2}) == (43,)  # and the sixth uses the prepared statement
+    assert run(sql, {"x": 1}) == (42,)
+    assert run(sql, {"x": 2}) == (43,)  # past the threshold: prepared, then run prepared
     probes = [s for s in prepared_statements() if "prepared_probe" in s]
     assert probes == ["SELECT $1::bigint + 41 AS prepared_probe"]
 
@@ -131,3 +133,46 @@ def test_gevent_workers_wait_for_the_database_on_the_event_loop():
         "workers": list(range(8)),
         "most_at_once": 8,
     }
+
+
+@pytest.fixture
+def probe_table() -> Iterator[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE stale_probe (v integer)")
+        cursor.execute("INSERT INTO stale_probe VALUES (7)")
+    yield "SELECT v AS stale_probe FROM stale_probe"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE stale_probe")
+
+
+def alter_elsewhere(sql: str) -> None:
+    """Run DDL as a migration in another process would: on a connection of its own."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("prepare_threshold", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute(sql)
+
+
+def test_a_statement_prepared_before_a_migration_changed_its_result_runs_again(
+    probe_table: str,
+):
+    for _ in range(6):
+        assert run(probe_table, []) == (7,)
+    assert [s for s in prepared_statements() if "stale_probe" in s]
+    alter_elsewhere("ALTER TABLE stale_probe ALTER COLUMN v TYPE bigint")
+    assert run(probe_table, []) == (7,)  # refused by the server as prepared; run afresh
+    assert not [s for s in prepared_statements() if "stale_probe" in s]
+    for _ in range(6):
+        assert run(probe_table, []) == (7,)
+    assert [s for s in prepared_statements() if "stale_probe" in s]  # prepared anew
+
+
+def test_inside_a_transaction_the_stale_statement_error_is_raised(probe_table: str):
+    for _ in range(6):
+        run(probe_table, [])
+    alter_elsewhere("ALTER TABLE stale_probe ALTER COLUMN v TYPE bigint")
+    stale = pytest.raises(NotSupportedError, match="cached plan must not change result type")
+    with stale, transaction.atomic():
+        run(probe_table, [])
+    assert run(probe_table, []) == (7,)  # the rollback made psycopg forget its statements
