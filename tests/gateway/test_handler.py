@@ -3,6 +3,10 @@ skips the console's middleware, the console keeps all of it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,3 +50,22 @@ def test_a_console_session_does_not_authenticate_the_api(live_server: Any, accou
     resp = browser.post(live_server.url + "/v1/chat/completions", json={}, timeout=10)
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_loading_the_wsgi_application_imports_the_views():
+    """A worker imports the URL conf and the views as it starts, not in its first request."""
+    code = (
+        "import sys; import config.wsgi; "
+        "print(all(m in sys.modules for m in ('config.urls', 'gateway.apis', 'accounts.views')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
