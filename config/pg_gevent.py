@@ -11,6 +11,7 @@ every other process (Celery, manage.py, the tests) keeps psycopg's own wait.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
@@ -33,7 +34,9 @@ def wait_gevent(gen: Any, fileno: int, timeout: float | None = None) -> Any:
     from gevent import Timeout
     from gevent.socket import wait_read, wait_readwrite, wait_write
 
-    timer = Timeout._start_new_or_dummy(timeout, errors._WaitTimeout("wait timeout expired"))
+    # psycopg's contract: a wait that runs out raises its _WaitTimeout (notifies() passes one)
+    expired = errors._WaitTimeout("wait timeout expired")
+    timer = nullcontext() if timeout is None else Timeout(timeout, expired)
     try:
         with timer:
             state = next(gen)
