@@ -130,6 +130,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),  # kombu's default: ./control
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
