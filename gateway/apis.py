@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from billing.selectors import key_month_spend, spendable_get
-from catalog.selectors import ResolvedModel, model_list
+from catalog.selectors import ResolvedModel, model_list, model_resolve
 from config.errors import ApiError
 from gateway import pipeline, tokens
 from gateway.auth import (
@@ -332,6 +332,21 @@ class ModelsView(APIView):
             )
         models = model_list(output_modality=modality)
         return json_response({"object": "list", "data": [model_entry(m) for m in models]})
+
+
+class ModelView(APIView):
+    """One enabled model by id or alias (the OpenAI SDK's ``models.retrieve``)."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, model_id: str) -> HttpResponse:
+        model = model_resolve(name=model_id)
+        if model is None or not model.is_enabled:
+            raise ApiError(
+                404, "model_not_available", f"Model {model_id} is not available", param="model"
+            )
+        return json_response(model_entry(model))
 
 
 class KeyView(GatewayView):

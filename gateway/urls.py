@@ -12,6 +12,7 @@ urlpatterns = [
     path("messages/count_tokens", apis.CountTokensView.as_view(), name="messages-count-tokens"),
     path("responses", apis.ResponsesView.as_view(), name="responses"),
     path("models", apis.ModelsView.as_view(), name="models"),
+    path("models/<path:model_id>", apis.ModelView.as_view(), name="model"),
     path("key", apis.KeyView.as_view(), name="key"),
     # The bare prefix (/v1/) is unknown too, and answers in the API's shape.
     path("", api_not_found, {"rest": ""}),

@@ -270,7 +270,7 @@ def test_wrong_method_answers_in_the_error_shape(
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/", "/api/v1/", "/v1/nope", "/v1/chat/completion", "/api/v1/nope/deeper", "/v1/models/x"],
+    ["/v1/", "/api/v1/", "/v1/nope", "/v1/chat/completion", "/api/v1/nope/deeper", "/v1/key/x"],
 )
 def test_unknown_v1_path_answers_404_json(api: ApiClient, path: str) -> None:
     assert_error(api.post(path, {}), 404, "not_found")

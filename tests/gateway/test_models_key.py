@@ -117,6 +117,23 @@ def test_models_also_under_api_v1(api: ApiClient) -> None:
     assert sorted(m["id"] for m in resp.json()["data"]) == ["test/chat", "test/painter"]
 
 
+@pytest.mark.usefixtures("catalogue")
+def test_one_model_by_id_or_alias_is_its_list_entry(api: ApiClient, make_model: ModelFactory):
+    make_model("test/aliased", upstream_models=("a",), aliases=("short-name",))
+    entries = listed(api)
+    for prefix in ("/v1", "/api/v1"):
+        for path, model_id in (("test/chat", "test/chat"), ("short-name", "test/aliased")):
+            resp = api.get(f"{prefix}/models/{path}")
+            assert resp.status_code == 200, resp.content
+            assert resp.json() == entries[model_id]
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_a_disabled_or_unknown_model_is_not_found(api: ApiClient) -> None:
+    for name in ("test/retired", "test/nothing", "nothing"):
+        assert_error(api.get(f"/v1/models/{name}"), 404, "model_not_available", "model")
+
+
 def test_key_shows_limit_usage_and_spendable_after_a_billed_request(
     api: ApiClient, make_model: ModelFactory, make_account: AccountFactory
 ) -> None:

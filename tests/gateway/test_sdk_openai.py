@@ -138,6 +138,15 @@ def test_sdk_lists_models(live_server: Any, account: Account) -> None:
     assert ids == ["test/echo"]
 
 
+def test_sdk_retrieves_one_model(live_server: Any, account: Account) -> None:
+    client = sdk(live_server, account.secret)
+    model = client.models.retrieve("test/echo")
+    assert (model.id, model.object, model.owned_by) == ("test/echo", "model", "test")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("test/missing")
+    assert caught.value.code == "model_not_available"
+
+
 def test_x_api_key_over_http(live_server: Any, account: Account) -> None:
     # given a plain HTTP client authenticating the Anthropic way
     resp = requests.post(
