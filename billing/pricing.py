@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from catalog.selectors import Prices
+from catalog.selectors import Prices, decimal_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,11 @@ class Cost:
 
     def breakdown(self) -> dict[str, str]:
         return {
-            "prompt": str(self.prompt),
-            "cache_read": str(self.cache_read),
-            "completion": str(self.completion),
-            "request": str(self.request),
-            "image": str(self.image),
+            "prompt": decimal_text(self.prompt),
+            "cache_read": decimal_text(self.cache_read),
+            "completion": decimal_text(self.completion),
+            "request": decimal_text(self.request),
+            "image": decimal_text(self.image),
         }
 
 

@@ -21,6 +21,12 @@ from catalog.models import CatalogRevision, Model, Route
 MILLION = Decimal(1_000_000)
 
 
+def decimal_text(value: Decimal) -> str:
+    """A price or amount as text: positional, no trailing zeros ("0.00000132", "1.5", "0"),
+    where ``str()`` of a database decimal gives "1.500000000" or "0E-9"."""
+    return "0" if not value else format(value.normalize(), "f")
+
+
 @dataclass(frozen=True, slots=True)
 class Prices:
     """Credits per token (prompt, completion, cache_read) and credits per unit (request,
@@ -38,7 +44,7 @@ class Prices:
 
     def as_dict(self) -> dict[str, str]:
         return {
-            k: str(getattr(self, k))
+            k: decimal_text(getattr(self, k))
             for k in ("prompt", "completion", "cache_read", "request", "image")
         }
 

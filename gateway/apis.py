@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from billing.selectors import key_month_spend, spendable_get
-from catalog.selectors import ResolvedModel, model_list, model_resolve
+from catalog.selectors import ResolvedModel, decimal_text, model_list, model_resolve
 from config.errors import ApiError
 from gateway import pipeline, tokens
 from gateway.auth import (
@@ -270,11 +269,7 @@ class CountTokensView(GatewayView):
 def model_entry(model: ResolvedModel) -> dict[str, Any]:
     million = 1_000_000
     prices = model.prices
-
-    def plain(value: Decimal) -> str:
-        # Positional notation, no trailing zeros: "0.00000132", "1.32", "0".
-        return "0" if not value else format(value.normalize(), "f")
-
+    plain = decimal_text
     per_token = {
         "prompt": plain(prices.prompt / million),
         "completion": plain(prices.completion / million),

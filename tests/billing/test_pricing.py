@@ -80,7 +80,13 @@ def test_cached_prompt_tokens_are_priced_at_the_cache_read_price():
     cost = cost_compute(usage=usage, prices=prices(cache_read="0.15"))
     assert cost.total == 1023
     assert cost.cache_read == Decimal("60.00")
-    assert cost.breakdown()["prompt"] == "900.0"
+    assert cost.breakdown() == {  # as plain decimal text
+        "prompt": "900",
+        "cache_read": "60",
+        "completion": "62.5",
+        "request": "0",
+        "image": "0",
+    }
 
 
 def test_cached_tokens_beyond_the_prompt_are_capped():

@@ -13,6 +13,8 @@ from tests.sse import sse_chunks, stream_raw
 
 START = 10_000_000
 TEXT = "one two three four five six"
+# no cache-read price on the model: cached tokens are read at the prompt price
+PRICES_TEXT = {"prompt": "20", "completion": "55", "cache_read": "20", "request": "0", "image": "0"}
 
 
 @pytest.fixture
@@ -82,6 +84,15 @@ def test_streamed_request_record_after_a_failover(
         "request": Decimal(0),
         "image": Decimal(0),
     }
+    # amounts and prices as plain decimal text, never "0E-9" or "20.000000000"
+    assert data["cost_breakdown"] == {
+        "prompt": "200",
+        "cache_read": "0",
+        "completion": "385",
+        "request": "0",
+        "image": "0",
+    }
+    assert data["prices"] == PRICES_TEXT
     assert isinstance(data["latency_ms"], int) and data["latency_ms"] >= 0
     assert isinstance(data["time_to_first_token_ms"], int)
     assert 0 <= data["time_to_first_token_ms"] <= data["latency_ms"]
