@@ -34,9 +34,13 @@ def wait_gevent(gen: Any, fileno: int, timeout: float | None = None) -> Any:
     from gevent import Timeout
     from gevent.socket import wait_read, wait_readwrite, wait_write
 
-    # psycopg's contract: a wait that runs out raises its _WaitTimeout (notifies() passes one)
-    expired = errors._WaitTimeout("wait timeout expired")
-    timer = nullcontext() if timeout is None else Timeout(timeout, expired)
+    # psycopg's contract (3.3.6+): a wait that runs out raises its _WaitTimeout; only
+    # notifies() passes a timeout
+    timer = (
+        nullcontext()
+        if timeout is None
+        else Timeout(timeout, errors._WaitTimeout("wait timeout expired"))
+    )
     try:
         with timer:
             state = next(gen)
