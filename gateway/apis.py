@@ -269,13 +269,12 @@ class CountTokensView(GatewayView):
 def model_entry(model: ResolvedModel) -> dict[str, Any]:
     million = 1_000_000
     prices = model.prices
-    plain = decimal_text
     per_token = {
-        "prompt": plain(prices.prompt / million),
-        "completion": plain(prices.completion / million),
-        "input_cache_read": plain(prices.cache_read / million),
-        "request": plain(prices.request / million),
-        "image": plain(prices.image / million),
+        "prompt": decimal_text(prices.prompt / million),
+        "completion": decimal_text(prices.completion / million),
+        "input_cache_read": decimal_text(prices.cache_read / million),
+        "request": decimal_text(prices.request / million),
+        "image": decimal_text(prices.image / million),
     }
     image_out = "image" in model.output_modalities
     return {
@@ -295,11 +294,11 @@ def model_entry(model: ResolvedModel) -> dict[str, Any]:
         "pricing": per_token,
         "pricing_credits": {
             "unit": "credits (1,000,000 = 1 USD) per token; request and image per unit",
-            "prompt": plain(prices.prompt),
-            "completion": plain(prices.completion),
-            "input_cache_read": plain(prices.cache_read),
-            "request": plain(prices.request),
-            "image": plain(prices.image),
+            "prompt": decimal_text(prices.prompt),
+            "completion": decimal_text(prices.completion),
+            "input_cache_read": decimal_text(prices.cache_read),
+            "request": decimal_text(prices.request),
+            "image": decimal_text(prices.image),
         },
         "top_provider": {
             "context_length": model.context_length,
