@@ -8,6 +8,7 @@ time, and the request path costs no query at all in between.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,10 +44,17 @@ class Prices:
         return not any((self.prompt, self.completion, self.cache_read, self.request, self.image))
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            k: decimal_text(getattr(self, k))
-            for k in ("prompt", "completion", "cache_read", "request", "image")
-        }
+        """The snapshot a request's record keeps: formatted once per distinct set of prices
+        (a model's prices are the same object for every request of a catalog snapshot)."""
+        return dict(_prices_text(self))
+
+
+@functools.lru_cache(maxsize=1024)
+def _prices_text(prices: Prices) -> dict[str, str]:
+    return {
+        k: decimal_text(getattr(prices, k))
+        for k in ("prompt", "completion", "cache_read", "request", "image")
+    }
 
 
 @dataclass(frozen=True, slots=True)
