@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from gateway.views_errors import api_not_found
 
+handler500 = "gateway.views_errors.server_error"
+
 urlpatterns = [
     path("v1/", include("gateway.urls")),
     path("api/v1/", include("gateway.urls")),

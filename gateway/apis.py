@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from gunicorn.http.errors import ParseException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -59,12 +60,41 @@ def json_response(
 
 
 def json_body(request: HttpRequest) -> Any:
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.GATEWAY_MAX_BODY_BYTES:
-        raise ApiError(
-            413, "payload_too_large", f"The body exceeds {settings.GATEWAY_MAX_BODY_BYTES} bytes"
-        )
-    raw = request.body
+    """The request's JSON body, at most ``GATEWAY_MAX_BODY_BYTES`` bytes (413 beyond).
+
+    A chunked body has no ``Content-Length``, so Django reads it as empty. gunicorn de-chunks
+    ``wsgi.input`` and says so with ``wsgi.input_terminated`` (the input ends at the body's
+    end), so the body is read from there, in pieces, never more than the limit plus one
+    byte. A server that does not de-chunk (Django's development server) cannot give the
+    body at all: 411, not a misleading "empty body"."""
+    limit = settings.GATEWAY_MAX_BODY_BYTES
+    too_large = ApiError(413, "payload_too_large", f"The body exceeds {limit} bytes")
+    length = request.META.get("CONTENT_LENGTH") or ""
+    chunked = not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked:
+        if not request.META.get("wsgi.input_terminated"):
+            raise ApiError(
+                411,
+                "length_required",
+                "Send the body with a Content-Length header",
+                error_type="invalid_request_error",
+            )
+        stream = request.META["wsgi.input"]
+        pieces: list[bytes] = []
+        size = 0
+        try:
+            while piece := stream.read(min(65536, limit + 1 - size)):
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise too_large
+        except (OSError, ParseException) as exc:  # bad chunk framing, or the client left
+            raise ApiError(400, "invalid_request", "The chunked body is malformed") from exc
+        raw = b"".join(pieces)
+    else:
+        if length.isdigit() and int(length) > limit:
+            raise too_large
+        raw = request.body
     if not raw:
         raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object")
     try:
@@ -95,11 +125,15 @@ class GatewayView(APIView):
         gate_enter()  # before authentication, the request's first query
         super().initial(request, *args, **kwargs)
 
-    def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        gate_leave()  # if the request ended before giving its connection back
-        return super().finalize_response(request, response, *args, **kwargs)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The admission slot (gateway.gate) is held from before authentication until the
+        connection is given back before the upstream call, and given back here on every
+        other path: an answer, an error, or an exception that escaped DRF's handler
+        (``finalize_response`` is not called then)."""
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            gate_leave()
 
     def caller(self, request: Request) -> pipeline.Caller:
         key = request.auth

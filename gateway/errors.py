@@ -25,6 +25,7 @@ _ANTHROPIC_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     409: "invalid_request_error",
+    500: "api_error",
     413: "request_too_large",
     429: "rate_limit_error",
     502: "api_error",
@@ -96,5 +97,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
         )
     err = exc if isinstance(exc, ApiError) else _from_drf(exc)
     if err is None:
-        return None
+        request = context.get("request")
+        request_id = getattr(getattr(request, "_request", request), "request_id", "")
+        log.error("request %s failed unexpectedly", request_id, exc_info=exc)
+        err = internal_error(request_id)
     return error_response(err, surface=surface)
+
+
+def internal_error(request_id: str) -> ApiError:
+    """The last resort: what a client sees of a failure of ours (the log has the rest)."""
+    return ApiError(
+        500,
+        "internal_error",
+        f"The gateway failed to handle request {request_id}",
+        error_type="api_error",
+    )
+
+
+def surface_of_path(path: str) -> str:
+    """The error shape of an API path outside a view (the Anthropic surface's paths)."""
+    return "anthropic" if "/messages" in path else "openai"

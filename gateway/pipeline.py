@@ -19,7 +19,6 @@ from django.db import connection
 from billing.pricing import Usage, cost_compute
 from billing.services import (
     HoldRef,
-    credits_release,
     credits_reserve,
 )
 from catalog.selectors import RouteInfo
@@ -200,22 +199,37 @@ def failure_error(errors: list[ProviderError], admission: Admission) -> ApiError
 
 def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
     """Step 4 and 5 for a non-streaming call: returns the completion, its record and the
-    credits charged. On failure the hold is released and an ApiError raised."""
+    credits charged. When no route answers, the hold is released, the failure recorded and
+    an ApiError raised. Anything unexpected before the settle (a bug, a malformed upstream
+    answer no check foresaw) also releases the hold and writes the record, as
+    ``internal_error``, so the request is in its owner's log and nothing is charged."""
     connection_release()
-    try:
-        return _complete(admission)
-    except ApiError:
-        raise
-    except BaseException:
-        log.exception(
-            "request %s failed unexpectedly; releasing its hold", admission.caller.request_id
-        )
-        credits_release(hold=admission.hold)
-        raise
-
-
-def _complete(admission: Admission) -> tuple[Completion, Outcome, int]:
     outcome = outcome_new(admission)
+    try:
+        found = _first_answer(admission, outcome)
+        if isinstance(found, ApiError):
+            cost = None
+        else:
+            candidate, result = found
+            _outcome_answered(admission, outcome, result)
+            cost = cost_compute(usage=outcome.usage, prices=candidate.model.prices)
+    except BaseException:
+        _close_unexpected(admission, outcome)
+        raise
+    outcome.latency_ms = _ms(admission.caller.started)
+    if cost is None:
+        generation_fail(
+            hold=admission.hold, outcome=outcome, http_status=found.status, error_code=found.code
+        )
+        raise found
+    generation = generation_settle(hold=admission.hold, outcome=outcome, cost=cost)
+    return result, outcome, generation.cost
+
+
+def _first_answer(
+    admission: Admission, outcome: Outcome
+) -> tuple[Candidate, Completion] | ApiError:
+    """Try each route in turn; the first answer, or the error for the client if none."""
     errors: list[ProviderError] = []
     for candidate, route in attempts_iter(admission):
         outcome_route(outcome, candidate, route)
@@ -235,22 +249,30 @@ def _complete(admission: Admission) -> tuple[Completion, Outcome, int]:
                 break
             continue
         record_attempt(outcome, route, candidate, began, None)
-        outcome.usage = result.usage
-        outcome.native_usage = result.native_usage
-        outcome.usage_estimated = result.usage_estimated
-        if result.usage_estimated:
-            outcome.usage = _estimate_usage(admission.body, result)
-        outcome.finish_reason = result.finish_reason
-        outcome.latency_ms = _ms(admission.caller.started)
-        cost = cost_compute(usage=outcome.usage, prices=candidate.model.prices)
-        generation = generation_settle(hold=admission.hold, outcome=outcome, cost=cost)
-        return result, outcome, generation.cost
-    err = failure_error(errors, admission)
+        return candidate, result
+    return failure_error(errors, admission)
+
+
+def _outcome_answered(admission: Admission, outcome: Outcome, result: Completion) -> None:
+    outcome.usage = result.usage
+    outcome.native_usage = result.native_usage
+    outcome.usage_estimated = result.usage_estimated
+    if result.usage_estimated:
+        outcome.usage = _estimate_usage(admission.body, result)
+    outcome.finish_reason = result.finish_reason
+
+
+def _close_unexpected(admission: Admission, outcome: Outcome) -> None:
+    """Release the hold of a request that failed in an unforeseen way and record it."""
+    log.exception("request %s failed unexpectedly; releasing its hold", admission.caller.request_id)
     outcome.latency_ms = _ms(admission.caller.started)
-    generation_fail(
-        hold=admission.hold, outcome=outcome, http_status=err.status, error_code=err.code
-    )
-    raise err
+    try:
+        generation_fail(
+            hold=admission.hold, outcome=outcome, http_status=500, error_code="internal_error"
+        )
+    except Exception:
+        # The database itself failed: the sweeper releases the hold once it expires.
+        log.exception("recording the failure of %s failed", admission.caller.request_id)
 
 
 def _estimate_usage(body: dict[str, Any], result: Completion) -> Usage:
