@@ -13,14 +13,13 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from itertools import groupby
 from typing import Any
 
 from django.conf import settings
 
 from catalog.selectors import MILLION, ResolvedModel, RouteInfo
-from gateway.validation import invalid
+from gateway.validation.routing_fields import price_limits, provider_validate
 
 
 @dataclass(slots=True)
@@ -138,47 +137,26 @@ def routes_plan(routes: tuple[RouteInfo, ...], prefs: ProviderPrefs | None) -> l
 
 
 def provider_prefs(body: dict[str, Any]) -> ProviderPrefs | None:
-    """The request's ``provider`` object, checked."""
-    raw = body.get("provider")
-    if raw is None:
+    """The request's ``provider`` object, checked (gateway.validation.routing_fields)."""
+    if body.get("provider") is None:
         return None
-
-    def slugs(name: str) -> tuple[str, ...]:
-        value = raw.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise invalid(f"provider.{name}", f"provider.{name} must be an array of strings")
-        return tuple(value)
-
-    sort = raw.get("sort")
-    if sort is not None and sort not in ("price", "latency", "throughput"):
-        raise invalid("provider.sort", "provider.sort must be price, latency or throughput")
-    fallbacks = raw.get("allow_fallbacks", True)
-    if not isinstance(fallbacks, bool):
-        raise invalid("provider.allow_fallbacks", "provider.allow_fallbacks must be a boolean")
+    raw = provider_validate(body["provider"])
     return ProviderPrefs(
-        order=slugs("order"),
-        only=slugs("only"),
-        ignore=slugs("ignore"),
-        allow_fallbacks=fallbacks,
-        sort=sort,
+        order=tuple(raw.get("order") or ()),
+        only=tuple(raw.get("only") or ()),
+        ignore=tuple(raw.get("ignore") or ()),
+        allow_fallbacks=raw.get("allow_fallbacks", True) is not False,
+        sort=raw.get("sort"),
     )
 
 
 def max_price_filter(body: dict[str, Any], models: list[ResolvedModel]) -> list[ResolvedModel]:
     """Drop models priced above ``provider.max_price`` (USD per 1M tokens, per request, per
-    image — the units of the registry)."""
-    raw = (body.get("provider") or {}).get("max_price")
-    if raw is None:
+    image — the units of the registry). Limits are finite and not negative."""
+    raw = body.get("provider")
+    if not isinstance(raw, dict) or raw.get("max_price") is None:
         return models
-    if not isinstance(raw, dict):
-        raise invalid("provider.max_price", "provider.max_price must be an object")
-    limits: dict[str, Decimal] = {}
-    for name in ("prompt", "completion", "request", "image"):
-        if raw.get(name) is not None:
-            try:
-                limits[name] = Decimal(str(raw[name]))
-            except InvalidOperation as exc:
-                raise invalid(f"provider.max_price.{name}", "must be a number") from exc
+    limits = price_limits(raw["max_price"])
     scale = {"prompt": 1, "completion": 1, "request": MILLION, "image": MILLION}
     return [
         m for m in models if all(getattr(m.prices, k) <= v * scale[k] for k, v in limits.items())

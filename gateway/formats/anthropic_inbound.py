@@ -71,7 +71,17 @@ def request_to_canonical(body: dict[str, Any]) -> dict[str, Any]:
         elif content not in (None, "", []):
             messages.append({"role": message.get("role"), "content": content})
     canonical: dict[str, Any] = {"model": body.get("model"), "messages": messages}
-    for name in ("max_tokens", "temperature", "top_p", "top_k", "stream"):
+    # models, provider and transforms are the gateway's own routing fields, on every surface
+    for name in (
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stream",
+        "models",
+        "provider",
+        "transforms",
+    ):
         if body.get(name) is not None:
             canonical[name] = body[name]
     if body.get("stop_sequences"):

@@ -10,7 +10,7 @@ from config.errors import ApiError
 from gateway.providers import Completion
 from gateway.services import Outcome
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response, sse
-from gateway.validation import invalid
+from gateway.validation import expect_int, invalid
 
 _LEGACY_ONLY = ("prompt", "suffix", "echo", "best_of", "logprobs")
 
@@ -34,9 +34,11 @@ def completions_to_chat(body: Any) -> dict[str, Any]:
     if body.get("echo"):
         raise invalid("echo", "echo is not supported")
     canonical = {k: v for k, v in body.items() if k not in _LEGACY_ONLY}
-    if isinstance(body.get("logprobs"), int) and not isinstance(body["logprobs"], bool):
+    logprobs = body.get("logprobs")
+    if logprobs is not None and logprobs is not False:
+        # the legacy count of top tokens, asked upstream as chat's top_logprobs
         canonical["logprobs"] = True
-        canonical["top_logprobs"] = body["logprobs"]
+        canonical["top_logprobs"] = expect_int(logprobs, "logprobs", low=0, high=20)
     canonical["messages"] = [{"role": "user", "content": prompt}]
     return canonical
 

@@ -12,7 +12,7 @@ from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
 from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
 from gateway.pipeline import Native
 from gateway.services import Outcome
-from gateway.validation import invalid
+from gateway.validation.messages import messages_validate
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
@@ -43,47 +43,21 @@ def native_response(data: dict[str, Any], outcome: Outcome, cost: int) -> dict[s
 
 
 def messages_to_canonical(body: Any) -> dict[str, Any]:
-    """Check an Anthropic Messages request and return its canonical form."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object")
-    if not body.get("model"):
-        raise ApiError(400, "model_required", "model is required", param="model")
-    messages = body.get("messages")
-    if not messages:
-        raise ApiError(400, "messages_required", "messages is required", param="messages")
-    if not isinstance(messages, list):
-        raise invalid("messages", "messages must be an array")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise invalid(f"messages[{i}].role", "each message's role must be user or assistant")
-        content = message.get("content")
-        if not isinstance(content, str | list):
-            raise invalid(f"messages[{i}].content", "content must be a string or an array")
-    max_tokens = body.get("max_tokens")
-    if max_tokens is None:
-        raise ApiError(400, "invalid_parameter", "max_tokens is required", param="max_tokens")
-    if isinstance(body.get("temperature"), int | float) and not 0 <= body["temperature"] <= 1:
-        raise invalid("temperature", "temperature must be in [0, 1]")
-    system = body.get("system")
-    if system is not None and not isinstance(system, str | list):
-        raise invalid("system", "system must be a string or an array of text blocks")
-    stop = body.get("stop_sequences")
-    if stop is not None and (
-        not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)
-    ):
-        raise invalid("stop_sequences", "stop_sequences must be an array of strings")
-    return request_to_canonical(body)
+    """Check an Anthropic Messages request's whole shape and return its canonical form."""
+    return request_to_canonical(messages_validate(body))
 
 
 class MessagesStreamEncoder:
     """Canonical chunks -> ``message_start``, ``content_block_*``, ``message_delta`` (usage
-    and cost), ``message_stop``; a ``ping`` after the start."""
+    and cost), ``message_stop``; a ``ping`` after the start. A failed stream ends with its
+    ``error`` event instead of the last two."""
 
     def __init__(self) -> None:
         self.index = -1
         self.open_kind: str | None = None
         self.stop_reason: str | None = None
         self.started = False
+        self.failed = False  # an error event went out: it is the stream's last event
         self.native_usage: dict[str, Any] = {}  # a relayed upstream's own usage counts
 
     def begin(self, outcome: Outcome) -> bytes:

@@ -12,21 +12,37 @@ import orjson
 from config.errors import ApiError
 from gateway.services import Outcome
 from gateway.validation import invalid
+from gateway.validation.responses import responses_validate
 
-_PASS = ("temperature", "top_p", "stream", "user", "parallel_tool_calls", "seed")
+# models, provider and transforms: the gateway's own routing fields, on every surface
+_PASS = (
+    "temperature",
+    "top_p",
+    "stream",
+    "user",
+    "parallel_tool_calls",
+    "seed",
+    "models",
+    "provider",
+    "transforms",
+)
 
 
 def _content(parts: Any) -> Any:
+    """A message's content (checked by gateway.validation.responses) as canonical content."""
     if isinstance(parts, str):
         return parts
     out: list[dict[str, Any]] = []
-    for part in parts or []:
-        kind = part.get("type")
+    for part in parts:
+        kind = part["type"]
         if kind in ("input_text", "output_text", "text"):
-            out.append({"type": "text", "text": part.get("text", "")})
+            out.append({"type": "text", "text": part["text"]})
         elif kind == "input_image":
             url = part.get("image_url") or part.get("file_id") or ""
             out.append({"type": "image_url", "image_url": {"url": url}})
+        elif kind == "input_file":
+            names = ("file_id", "file_data", "filename")
+            out.append({"type": "file", "file": {k: part[k] for k in names if k in part}})
     if out and all(p["type"] == "text" for p in out):
         return "".join(p["text"] for p in out)
     return out
@@ -102,6 +118,7 @@ def responses_to_canonical(body: Any) -> dict[str, Any]:
             "store",
             "store: true is not supported: responses are not stored; send store: false or omit it",
         )
+    responses_validate(body)
     if not body.get("model"):
         raise ApiError(400, "model_required", "model is required", param="model")
     raw = body.get("input")
@@ -114,7 +131,7 @@ def responses_to_canonical(body: Any) -> dict[str, Any]:
     else:
         raise invalid("input", "input must be a string or an array of items")
     if body.get("instructions"):
-        messages.insert(0, {"role": "system", "content": str(body["instructions"])})
+        messages.insert(0, {"role": "system", "content": body["instructions"]})
     canonical: dict[str, Any] = {"model": body["model"], "messages": messages}
     for name in _PASS:
         if body.get(name) is not None:
