@@ -51,6 +51,7 @@ MIDDLEWARE = [
 API_PATH_PREFIXES = ("/v1/", "/api/v1/")
 API_MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
+    "gateway.middleware.AllowedHostMiddleware",  # before anything that reads the host
     "django.middleware.security.SecurityMiddleware",
     "gateway.middleware.ContentLengthMiddleware",
 ]
