@@ -10,8 +10,9 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminUserCreationForm, AuthenticationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -20,6 +21,9 @@ from catalog.selectors import model_resolve
 
 CREDITS_PER_USD = Decimal(1_000_000)
 EMAIL_TAKEN = "An account with this email already exists."
+LOGIN_THROTTLED = (
+    "Too many failed log-ins for this email or from your address. Try again in {minutes} minutes."
+)
 
 
 def split_list(text: str) -> list[str]:
@@ -76,6 +80,17 @@ class SignUpForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("password1", exc)
         return data
+
+
+class LoginForm(AuthenticationForm):
+    """Django's log-in form, saying so when the log-in was refused by the throttle
+    (``accounts.throttle``: the backend marks the request) rather than "wrong password"."""
+
+    def get_invalid_login_error(self) -> ValidationError:
+        if getattr(self.request, "login_throttled", False):
+            minutes = max(1, settings.ACCOUNTS_LOGIN_WINDOW_SECONDS // 60)
+            return ValidationError(LOGIN_THROTTLED.format(minutes=minutes), code="throttled")
+        return super().get_invalid_login_error()
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,10 +15,22 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, SignUpForm
+from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, LoginForm, SignUpForm
 from accounts.models import ApiKey
 from accounts.selectors import apikey_list
 from accounts.services import CreatedKey, apikey_create, apikey_revoke, user_create
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in view with the throttled form; a throttled log-in answers 429."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "throttled"):
+            response.status_code = 429
+        return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,7 +46,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except IntegrityError:
             form.add_error("email", EMAIL_TAKEN)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form})
 

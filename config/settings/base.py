@@ -59,6 +59,12 @@ API_MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# Django's backend with login throttling (accounts/throttle.py): failures per email and per
+# client address in a window; a throttled log-in checks no password.
+AUTHENTICATION_BACKENDS = ["accounts.throttle.ThrottledModelBackend"]
+ACCOUNTS_LOGIN_FAILURES_PER_EMAIL = env.int("ACCOUNTS_LOGIN_FAILURES_PER_EMAIL", default=10)
+ACCOUNTS_LOGIN_FAILURES_PER_IP = env.int("ACCOUNTS_LOGIN_FAILURES_PER_IP", default=50)
+ACCOUNTS_LOGIN_WINDOW_SECONDS = env.int("ACCOUNTS_LOGIN_WINDOW_SECONDS", default=900)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
