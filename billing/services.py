@@ -12,11 +12,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing import sql
+from billing.metrics import HOLD_BREACHES
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.sql import is_postgres
 from config.errors import ApiError
@@ -70,11 +73,16 @@ def credits_reserve(
     monthly_limit: int | None,
     amount: int,
     request_id: str,
-    ttl_seconds: int,
+    ttl_seconds: float,
     key_revision: int | None = None,
+    is_streamed: bool = False,
 ) -> HoldRef:
     """Hold ``amount`` credits for one request: the account must have ``amount`` available
     and, if the key has a monthly limit, the key's month must have room for it.
+
+    The hold expires ``ttl_seconds`` from now: its owner chooses, longer than the request
+    may run. ``is_streamed``: the owner checkpoints the hold (``hold_checkpoint``) while it
+    runs, so the sweeper may take it once its checkpoints stop (a dead worker).
 
     With ``key_revision`` (PostgreSQL) the same statement also requires the key to be at
     that revision, not revoked or expired, and its user active and allowed the API; if not,
@@ -95,9 +103,9 @@ def credits_reserve(
         # A free request's upper bound is zero: nothing to hold, nothing a sweeper could leak.
         return ref
     if is_postgres() and not limited:
-        return replace(ref, id=_reserve_account(ref, ttl_seconds, key_revision))
+        return replace(ref, id=_reserve_account(ref, ttl_seconds, key_revision, is_streamed))
     with transaction.atomic():
-        hold_id = _reserve_account(ref, ttl_seconds, key_revision)
+        hold_id = _reserve_account(ref, ttl_seconds, key_revision, is_streamed)
         if limited and not _key_spend_hold(api_key_id, month, monthly_limit, amount):  # type: ignore[arg-type]
             raise KeyLimitExceeded(
                 f"The key's monthly spend limit of {monthly_limit} credits leaves no room "
@@ -106,7 +114,9 @@ def credits_reserve(
     return replace(ref, id=hold_id)
 
 
-def _reserve_account(ref: HoldRef, ttl_seconds: int, key_revision: int | None) -> int:
+def _reserve_account(
+    ref: HoldRef, ttl_seconds: float, key_revision: int | None, is_streamed: bool
+) -> int:
     """Hold on the account and create the Hold row; returns its id."""
     if is_postgres():
         row = sql.run(
@@ -118,6 +128,7 @@ def _reserve_account(ref: HoldRef, ttl_seconds: int, key_revision: int | None) -
                 month=ref.month,
                 ttl_seconds=ttl_seconds,
                 key_revision=key_revision,
+                is_streamed=is_streamed,
             )
         )
         if row is None:
@@ -135,6 +146,7 @@ def _reserve_account(ref: HoldRef, ttl_seconds: int, key_revision: int | None) -
         amount=ref.amount,
         request_id=ref.request_id,
         expires_at=timezone.now() + dt.timedelta(seconds=ttl_seconds),
+        is_streamed=is_streamed,
     )
     return hold.id
 
@@ -172,28 +184,56 @@ def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
     caller's transaction it joins it (no savepoint), so the charge commits with the caller's
     record.
 
-    The charge never exceeds the hold (the upper bound the request was admitted with), so
-    the balance cannot go below zero. If the hold was already released (the sweeper took a
-    request that outlived its TTL), the charge is taken only from what is still available.
+    The hold bounds the cost, so the balance cannot go below zero; a cost above it is a
+    breach (see ``settle_charge``), charged as far as the account can pay. If the hold was
+    already released (the sweeper took a request that outlived its expiry), the charge is
+    taken only from what is still available.
     """
-    charge = settle_charge(hold, cost)
     if is_postgres() and hold.id:
-        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+        with settle_transaction(hold, cost):
+            charge = settle_charge(hold, cost)
             row = sql.run(
                 *settle_statement(hold, charge, memo, "SELECT id, amount, balance_after FROM le")
             )
             if row is not None:
                 key_spend_close(hold, charge)
                 return ledger_entry_of(hold, row[0], row[1], row[2], memo)
-    return _settle_orm(hold=hold, charge=charge, memo=memo)
+    return _settle_orm(hold=hold, cost=cost, memo=memo)
+
+
+def settle_transaction(hold: HoldRef, cost: int) -> Any:
+    """The transaction a PostgreSQL settle needs: one statement commits alone, unless a key's
+    month is updated beside it or a breach locks the account first."""
+    if hold.month is not None or cost > hold.amount:
+        return transaction.atomic(savepoint=False)
+    return nullcontext()
 
 
 def settle_charge(hold: HoldRef, cost: int) -> int:
-    if cost > hold.amount:
-        log.warning(
-            "cost %s above hold %s for %s; charged the hold", cost, hold.amount, hold.request_id
-        )
-    return max(0, min(cost, hold.amount))
+    """The credits to charge for ``cost`` (run inside the settle's transaction).
+
+    Normally ``cost`` itself: the hold bounded it. A cost above the hold is a breach of the
+    meter's invariant (the bound missed part of the request): it is logged at ERROR with
+    the request id, counted in ``gateway_hold_breaches_total``, and charged in full as far
+    as the account can pay, with its hold and then its account locked (the order of every
+    settle) so that nothing moves the balance meanwhile."""
+    if cost <= hold.amount:
+        return max(cost, 0)
+    log.error(
+        "hold breach: request %s cost %s credits, above its hold of %s",
+        hold.request_id,
+        cost,
+        hold.amount,
+    )
+    HOLD_BREACHES.inc()
+    if not hold.id or not Hold.objects.select_for_update().filter(pk=hold.id).exists():
+        return cost  # no hold to release: the late settle takes what is available
+    balance, held = (
+        CreditAccount.objects.select_for_update()
+        .values_list("balance", "held")
+        .get(pk=hold.account_id)
+    )
+    return max(0, min(cost, balance - held + hold.amount))
 
 
 def settle_statement(
@@ -245,7 +285,8 @@ def ledger_entry_of(
 
 
 @transaction.atomic(savepoint=False)
-def _settle_orm(*, hold: HoldRef, charge: int, memo: str) -> LedgerEntry:
+def _settle_orm(*, hold: HoldRef, cost: int, memo: str) -> LedgerEntry:
+    charge = settle_charge(hold, cost)
     if hold.id == 0:
         balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=hold.account_id)
         charge = 0
@@ -314,25 +355,93 @@ def _release_orm(hold: HoldRef) -> bool:
     return True
 
 
-def holds_sweep(*, now: dt.datetime | None = None) -> int:
-    """Release every hold past its expiry (its request died); returns how many."""
-    now = now or timezone.now()
-    released = 0
-    for h in Hold.objects.filter(expires_at__lt=now).order_by("pk")[:1000]:
-        ref = HoldRef(
-            id=h.id,
-            account_id=h.account_id,
-            api_key_id=h.api_key_id,
-            month=h.month,
-            amount=h.amount,
-            request_id=h.request_id,
-        )
-        if credits_release(hold=ref):
-            released += 1
-            log.warning(
-                "released expired hold %s of %s credits (request %s)", h.id, h.amount, h.request_id
+def hold_checkpoint(
+    *, hold: HoldRef, credits: int, checkpoint: dict[str, Any], ttl_seconds: float
+) -> bool:
+    """Record on a stream's hold what its delivered part costs (``credits``) and the record
+    the sweeper would write (``checkpoint``, JSON-serialisable), and renew the hold: it
+    expires no sooner than ``ttl_seconds`` from now. One UPDATE by primary key in autocommit,
+    no transaction; False if the hold is already closed (or was never held)."""
+    if hold.id == 0:
+        return False
+    if is_postgres():
+        row = sql.run(
+            *sql.checkpoint_statement(
+                hold_id=hold.id,
+                credits=credits,
+                checkpoint=orjson.dumps(checkpoint).decode(),
+                ttl_seconds=ttl_seconds,
             )
-    return released
+        )
+        return row is not None
+    now = timezone.now()
+    return bool(
+        Hold.objects.filter(pk=hold.id).update(
+            checkpoint_at=now,
+            checkpoint_credits=credits,
+            checkpoint=checkpoint,
+            expires_at=Greatest(F("expires_at"), Value(now + dt.timedelta(seconds=ttl_seconds))),
+        )
+    )
+
+
+def hold_ref(hold: Hold) -> HoldRef:
+    return HoldRef(
+        id=hold.id,
+        account_id=hold.account_id,
+        api_key_id=hold.api_key_id,
+        month=hold.month,
+        amount=hold.amount,
+        request_id=hold.request_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """What closing a dead stream's hold charged: its ledger entry, and the checkpoint it
+    charged (the hold row as it was deleted)."""
+
+    entry: LedgerEntry
+    checkpoint: dict[str, Any]
+    checkpoint_at: dt.datetime | None
+
+
+@transaction.atomic(savepoint=False)
+def credits_settle_interrupted(*, hold_id: int, memo: str = "") -> Interrupted | None:
+    """Close the hold of a stream whose worker died, charging its last checkpoint's credits
+    (never more than the hold) and releasing the rest. Joins the caller's transaction, so
+    the caller's record commits with the charge.
+
+    The hold row is locked and read here, so the checkpoint charged is the last one written.
+    None if the hold was already closed: whoever deleted the row did its accounting (the
+    request's own settle, or another sweeper), so nothing is charged here, not even from
+    what is available."""
+    hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+    if hold is None:
+        return None
+    ref = hold_ref(hold)
+    if not _hold_close(ref):
+        return None
+    charge = max(0, min(hold.checkpoint_credits, hold.amount))
+    balance = _account_apply(
+        account_id=ref.account_id, delta_balance=-charge, delta_held=-ref.amount
+    )
+    if ref.month is not None:
+        KeySpend.objects.filter(api_key_id=ref.api_key_id, month=ref.month).update(
+            held=F("held") - ref.amount, spent=F("spent") + charge
+        )
+    entry = LedgerEntry.objects.create(
+        account_id=ref.account_id,
+        api_key_id=ref.api_key_id,
+        amount=-charge,
+        kind=LedgerEntry.Kind.USAGE,
+        reference=ref.request_id,
+        balance_after=balance,
+        memo=memo[:200],
+    )
+    return Interrupted(
+        entry=entry, checkpoint=hold.checkpoint or {}, checkpoint_at=hold.checkpoint_at
+    )
 
 
 def credits_grant(

@@ -26,6 +26,7 @@ from gateway.auth import (
 from gateway.formats.anthropic_inbound import response_from_canonical
 from gateway.gate import gate_enter, gate_leave
 from gateway.providers import Completion
+from gateway.ratelimit import ratelimit_hit
 from gateway.selectors import generation_detail, generation_get
 from gateway.services import Outcome
 from gateway.streaming import StreamEncoder, stream_open, stream_relay
@@ -124,6 +125,13 @@ class GatewayView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         gate_enter()  # before authentication, the request's first query
         super().initial(request, *args, **kwargs)
+        self.rate_count(request)
+
+    def rate_count(self, request: Request) -> None:
+        """The key's rate limit, one count per request shared by all its endpoints."""
+        key = request.auth
+        if key.rate_limit_rpm:
+            self.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """The admission slot (gateway.gate) is held from before authentication until the
@@ -154,6 +162,9 @@ class SurfaceView(GatewayView):
 
     authentication_classes = [ProvisionalKeyAuthentication]
     operation = "complete"
+
+    def rate_count(self, request: Request) -> None:
+        pass  # counted by the pipeline, once even when the request is planned again
 
     def canonical(self, raw: Any) -> dict[str, Any]:
         raise NotImplementedError
@@ -188,8 +199,9 @@ class SurfaceView(GatewayView):
         body = self.canonical(raw)
         encoder = self.encoder(raw) if body.get("stream") else None  # refused before a hold
         caller = self.caller(request)
-        admission = pipeline.admit(caller, body, operation=self.operation)
-        admission.native = self.native(raw, request)
+        admission = pipeline.admit(
+            caller, body, operation=self.operation, native=self.native(raw, request)
+        )
         if encoder is not None:
             return stream_response(admission, encoder, caller.headers)
         result, outcome, cost = pipeline.complete(admission)
@@ -281,6 +293,8 @@ class GenerationView(GatewayView):
         request_id = request.query_params.get("id") or ""
         if not request_id:
             raise ApiError(400, "invalid_parameter", "id is required", param="id")
+        if "\x00" in request_id:  # no database column holds a NUL
+            raise ApiError(400, "invalid_parameter", "id must not contain NUL", param="id")
         generation = generation_get(request_id=request_id, user_id=request.auth.user_id)
         if generation is None:
             raise ApiError(404, "generation_not_found", f"No generation {request_id}", param="id")

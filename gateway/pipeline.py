@@ -34,6 +34,7 @@ from gateway.planning import (
     plan,
 )
 from gateway.providers import DIALECTS, Completion, Dialect, ProviderError
+from gateway.providers.transport import deadline_scope
 from gateway.ratelimit import ratelimit_hit
 from gateway.services import Outcome, generation_fail, generation_settle
 
@@ -48,7 +49,6 @@ class Admission:
     body: dict[str, Any]
     candidates: list[Candidate]
     hold: HoldRef
-    caps_max_tokens: bool  # the client sent no max_tokens: the gateway's cap is sent upstream
     operation: str = "complete"  # the dialect method: complete | embed
     native: Native | None = None  # the surface's own body, for a route of the same dialect
 
@@ -56,31 +56,42 @@ class Admission:
 @dataclass(frozen=True, slots=True)
 class Native:
     """A surface request in a dialect's own wire format. A route of that dialect receives it
-    as it came (model renamed), so provider-specific fields survive; any other route gets
-    the canonical translation."""
+    as it came (model renamed, and its completion cap the one held for), so
+    provider-specific fields survive; any other route gets the canonical translation."""
 
     dialect: str
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
-    def for_route(self, route: RouteInfo) -> dict[str, Any] | None:
+    def for_route(self, route: RouteInfo, max_tokens: int) -> dict[str, Any] | None:
         if route.dialect != self.dialect:
             return None
-        return {**self.body, "model": route.upstream_model}
+        body = {k: v for k, v in self.body.items() if k not in tokens.OUTPUT_CAPS}
+        body["model"] = route.upstream_model
+        body["max_tokens"] = max_tokens
+        return body
 
 
-def admit(caller: Caller, body: dict[str, Any], *, operation: str = "complete") -> Admission:
+def admit(
+    caller: Caller,
+    body: dict[str, Any],
+    *,
+    operation: str = "complete",
+    native: Native | None = None,
+) -> Admission:
     """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left).
     A provisional key (gateway.keycache) is confirmed by the reserve, or read from the
     database before any other ending."""
     try:
-        return _admit(caller, body, operation)
+        return _admit(caller, body, operation, native)
     except ApiError:
         caller_confirm(caller)  # a refused key's own error wins over the request's
         raise
 
 
-def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
+def _admit(
+    caller: Caller, body: dict[str, Any], operation: str, native: Native | None
+) -> Admission:
     key = caller.api_key
     models = candidates_resolve(key, body)
     prefs = routing.provider_prefs(body)
@@ -100,7 +111,7 @@ def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
             counted = ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm)
             caller.environ[RATE_COUNTED] = counted
         caller.headers.update(counted)
-    candidates, caps = plan(caller, body, models, operation)
+    candidates = plan(caller, body, models, operation, native=native.body if native else None)
     amount = max(c.hold for c in candidates)
     if amount == 0:
         caller_confirm(caller)  # nothing is held, so no statement checks the key
@@ -111,7 +122,9 @@ def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
         monthly_limit=key.monthly_limit,
         amount=amount,
         request_id=caller.request_id,
-        ttl_seconds=settings.BILLING_HOLD_TTL_SECONDS,
+        # the hold outlives the request's deadline; a stream also checkpoints and renews it
+        ttl_seconds=settings.GATEWAY_REQUEST_DEADLINE_SECONDS + settings.BILLING_HOLD_TTL_SECONDS,
+        is_streamed=bool(body.get("stream")),
         key_revision=key.revision if caller.provisional is not None else None,
     )
     caller_confirmed(caller)  # the reserve found the key unchanged and usable
@@ -120,8 +133,8 @@ def _admit(caller: Caller, body: dict[str, Any], operation: str) -> Admission:
         body=body,
         candidates=candidates,
         hold=hold,
-        caps_max_tokens=caps,
         operation=operation,
+        native=native,
     )
 
 
@@ -157,12 +170,21 @@ def dialect_for(route: RouteInfo) -> Dialect:
     return dialect
 
 
+GATEWAY_FIELDS = ("models", "provider", "transforms")
+
+
 def upstream_body(admission: Admission, candidate: Candidate) -> dict[str, Any]:
+    """The canonical body for a route: without the gateway's own fields, and with exactly one
+    completion cap, the one held for (under the name the client used, else ``max_tokens``);
+    every other field that could raise the output (``tokens.OUTPUT_CAPS``) is dropped."""
     body = {
-        k: v for k, v in admission.body.items() if k not in ("models", "provider", "transforms")
+        k: v
+        for k, v in admission.body.items()
+        if k not in GATEWAY_FIELDS and k not in tokens.OUTPUT_CAPS
     }
-    if admission.caps_max_tokens:
-        body["max_tokens"] = candidate.max_tokens
+    if admission.operation != "embed":
+        completion = admission.body.get("max_completion_tokens") is not None
+        body["max_completion_tokens" if completion else "max_tokens"] = candidate.max_tokens
     return body
 
 
@@ -206,7 +228,9 @@ def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
     connection_release()
     outcome = outcome_new(admission)
     try:
-        found = _first_answer(admission, outcome)
+        deadline = settings.GATEWAY_REQUEST_DEADLINE_SECONDS
+        with deadline_scope(started=admission.caller.started, seconds=deadline):
+            found = _first_answer(admission, outcome)
         if isinstance(found, ApiError):
             cost = None
         else:
@@ -236,7 +260,11 @@ def _first_answer(
         began = time.monotonic()
         try:
             dialect = dialect_for(route)
-            native = admission.native.for_route(route) if admission.native else None
+            native = (
+                admission.native.for_route(route, candidate.max_tokens)
+                if admission.native
+                else None
+            )
             if native is not None:
                 result = dialect.complete_native(route, native, admission.native.headers)
             else:

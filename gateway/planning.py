@@ -1,9 +1,11 @@
 """Which models a request may use, and how much of the caller's credits to hold for it.
 
-The hold is an upper bound of the cost (DESIGN.md, step 3): the prompt's UTF-8 bytes bound
-its tokens, capped at the model's context length; the completion is bounded by the
-client's ``max_tokens`` or, when absent, by what the account and the key can afford (that cap
-is then sent upstream).
+The hold is an upper bound of the cost (DESIGN.md, step 3): the whole body's UTF-8 bytes
+bound its input tokens (``gateway.tokens.prompt_bound``), capped at the model's context
+length; the completion is bounded by the client's ``max_tokens`` or, when absent, by what
+the account and the key can afford, plus a predicted output's bytes. That cap is the only
+completion cap sent upstream (``gateway.pipeline.upstream_body``), so no field of the
+request can ask for more output than was held.
 """
 
 from __future__ import annotations
@@ -108,11 +110,19 @@ def candidates_resolve(key: ApiKey, body: dict[str, Any]) -> list[ResolvedModel]
 
 
 def plan(
-    caller: Caller, body: dict[str, Any], models: list[ResolvedModel], operation: str
-) -> tuple[list[Candidate], bool]:
+    caller: Caller,
+    body: dict[str, Any],
+    models: list[ResolvedModel],
+    operation: str,
+    *,
+    native: dict[str, Any] | None = None,
+) -> list[Candidate]:
+    """A candidate per affordable model: the completion cap the gateway sends upstream (the
+    client's ``max_tokens``, or what the budget pays for) and the hold bounding the cost.
+    ``native`` is the surface's own body, which a route of its dialect receives instead."""
     requested = max_tokens_of(body)
-    fields = ("input",) if operation == "embed" else ("messages", "tools")
-    bound = tokens.prompt_bound(body, fields=fields)
+    bound = tokens.prompt_bound(body, native)
+    predicted = tokens.prediction_bound(body)
     budget: int | None = None
     candidates: list[Candidate] = []
     for model in models:
@@ -135,26 +145,27 @@ def plan(
         else:
             if budget is None:
                 budget = _budget(caller)
-            cap = min(
-                model.max_output_tokens,
-                affordable_completion_tokens(
-                    budget=budget, prompt_tokens=prompt, prices=model.prices
-                ),
+            affordable = affordable_completion_tokens(
+                budget=budget, prompt_tokens=prompt, prices=model.prices
             )
+            cap = min(model.max_output_tokens, affordable - predicted)
             if cap < 1:
                 if model is models[0] and len(models) == 1:
                     raise _too_poor(caller, budget, model, prompt)
                 continue
+        completion = cap + predicted
         candidates.append(
             Candidate(
                 model=model,
                 max_tokens=cap,
-                hold=hold_bound(prompt_tokens=prompt, completion_tokens=cap, prices=model.prices),
+                hold=hold_bound(
+                    prompt_tokens=prompt, completion_tokens=completion, prices=model.prices
+                ),
             )
         )
     if not candidates:
         raise _too_poor(caller, budget or 0, models[0], min(bound, models[0].context_length))
-    return candidates, requested is None and operation == "complete"
+    return candidates
 
 
 def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) -> ApiError:

@@ -25,6 +25,7 @@ from billing.services import (
     release_statement,
     settle_charge,
     settle_statement,
+    settle_transaction,
 )
 from billing.sql import is_postgres
 from billing.sql import run as sql_run
@@ -130,8 +131,8 @@ def generation_settle(
     settled Generation. On PostgreSQL both are one statement (see ``billing.sql``)."""
     breakdown = cost.breakdown()
     if is_postgres() and hold.id:
-        charge = settle_charge(hold, cost.total)
-        with transaction.atomic(savepoint=False) if hold.month else nullcontext():
+        with settle_transaction(hold, cost.total):
+            charge = settle_charge(hold, cost.total)
             statement, params = settle_statement(hold, charge, outcome.model, _settle_tail())
             params.update(_record_params(outcome, status, http_status, error_code, breakdown))
             row = sql_run(statement, params)

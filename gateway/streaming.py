@@ -12,7 +12,13 @@ settles once:
 - upstream error mid-stream: a closing error event, charge for what was delivered;
 - client disconnect: the upstream is closed at once, charge for what was delivered (a chunk
   counts once the server has written it), status ``cancelled``;
-- failure before anything was delivered: the hold is released, nothing is charged.
+- failure before anything was delivered: the hold is released, nothing is charged;
+- the request's deadline (``GATEWAY_REQUEST_DEADLINE_SECONDS``, counted from its start):
+  the upstream is closed and the stream ends as on an upstream error mid-stream (a closing
+  error event, charge for what was delivered; nothing delivered, nothing charged);
+- the worker dies: the stream's last checkpoint (``gateway.checkpoints``: what was
+  delivered, at most 2 s old, written on its hold) is charged by the sweeper, which records
+  the request as ``interrupted`` (``gateway.sweeper``).
 
 While the upstream is silent for more than ``GATEWAY_STREAM_KEEPALIVE_SECONDS`` a comment
 line keeps the client's connection alive, also before its first chunk. The upstream is
@@ -33,11 +39,13 @@ from functools import partial
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.db import IntegrityError
 
 from billing.pricing import Usage, cost_compute
 from billing.services import credits_release
 from config.errors import ApiError
 from gateway import routing, tokens
+from gateway.checkpoints import Checkpointer
 from gateway.models import Generation
 from gateway.pipeline import (
     Admission,
@@ -53,7 +61,7 @@ from gateway.pipeline import (
 )
 from gateway.providers import ProviderError
 from gateway.providers.openai import usage_from_openai
-from gateway.providers.transport import TransportError
+from gateway.providers.transport import DeadlineExceeded, TransportError
 from gateway.services import Outcome, generation_fail, generation_settle
 
 log = logging.getLogger(__name__)
@@ -177,6 +185,7 @@ class OpenStream:
     outcome: Outcome
     first: dict[str, Any] | None  # None: the upstream is slow to begin; the relay waits
     pump: _Pump
+    checkpoints: Checkpointer
 
 
 def _opening_error(first: Any) -> ProviderError | None:
@@ -191,7 +200,7 @@ def _opening_error(first: Any) -> ProviderError | None:
 
 def _stream_for(admission: Admission, candidate: Candidate, route: Any) -> Iterator[dict[str, Any]]:
     dialect = dialect_for(route)
-    native = admission.native.for_route(route) if admission.native else None
+    native = admission.native.for_route(route, candidate.max_tokens) if admission.native else None
     if native is not None:
         return dialect.stream_native(route, native, admission.native.headers)
     return dialect.stream(route, upstream_body(admission, candidate))
@@ -204,19 +213,23 @@ def stream_open(admission: Admission) -> OpenStream:
     outcome = outcome_new(admission)
     outcome.is_streamed = True
     errors: list[ProviderError] = []
+    checkpoints = Checkpointer(admission)
+    deadline_at = _deadline_at(admission)
     try:
         for candidate, route in attempts_iter(admission):
+            checkpoints.beat(outcome, None, None)  # a long failover renews the hold
             outcome_route(outcome, candidate, route)
             began = time.monotonic()
             pump = _Pump(partial(_stream_for, admission, candidate, route))
+            wait = min(settings.GATEWAY_STREAM_KEEPALIVE_SECONDS, deadline_at - began)
             try:
-                first = pump.get(settings.GATEWAY_STREAM_KEEPALIVE_SECONDS)
+                first = pump.get(max(wait, 0.0))
             except queue.Empty:
                 first = None
             exc = _opening_error(first)
             if exc is None:
                 record_attempt(outcome, route, candidate, began, None)
-                return OpenStream(admission, candidate, outcome, first, pump)
+                return OpenStream(admission, candidate, outcome, first, pump, checkpoints)
             pump.stop()
             errors.append(exc)
             record_attempt(outcome, route, candidate, began, exc)
@@ -239,16 +252,33 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
     tally = Tally()
     pump, item = opened.pump, opened.first
     keepalive = settings.GATEWAY_STREAM_KEEPALIVE_SECONDS
+    checkpoints, candidate = opened.checkpoints, opened.candidate
+    deadline_at = _deadline_at(admission)
     status, error = Generation.Status.SUCCESS, None
     finished = False
     try:
         yield encoder.begin(outcome)
+        quiet_since = time.monotonic()  # the last bytes sent to the client
         while True:
             if item is None:
+                now = time.monotonic()
+                if now >= deadline_at:
+                    error = DeadlineExceeded(settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
+                    break
+                # wake for whichever comes first: a chunk, a keep-alive, a checkpoint due,
+                # the deadline
+                wait = min(
+                    keepalive - (now - quiet_since),
+                    checkpoints.wait_limit(now),
+                    deadline_at - now,
+                )
                 try:
-                    item = pump.get(keepalive)
+                    item = pump.get(max(wait, 0.0))
                 except queue.Empty:
-                    yield b": keep-alive\n\n"
+                    checkpoints.beat(outcome, candidate, tally)
+                    if time.monotonic() - quiet_since >= keepalive:
+                        yield b": keep-alive\n\n"
+                        quiet_since = time.monotonic()
                     continue
             if item is _END:
                 if not tally.chunks:
@@ -260,14 +290,18 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
             yield encoder.chunk(item, outcome)
             # Counted once written: a chunk whose write failed never reached the client.
             tally.add(item)
+            quiet_since = time.monotonic()
+            checkpoints.delivered()
+            checkpoints.beat(outcome, candidate, tally)
             item = None
         if error is not None:
-            routing.route_record(outcome.route_id or 0, ok=False)
             status = Generation.Status.ERROR
-            yield encoder.error(
-                ApiError(502, "provider_error", f"The provider failed mid-stream: {error.message}"),
-                outcome,
-            )
+            if isinstance(error, DeadlineExceeded):
+                message = f"The stream was cut: {error.message}"
+            else:
+                routing.route_record(outcome.route_id or 0, ok=False)
+                message = f"The provider failed mid-stream: {error.message}"
+            yield encoder.error(ApiError(502, "provider_error", message), outcome)
         cost = _settle(opened, tally, status)
         finished = True
         yield encoder.end(outcome, cost, tally)
@@ -285,6 +319,10 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
                 admission.caller.request_id,
                 tally.content_chunks,
             )
+
+
+def _deadline_at(admission: Admission) -> float:
+    return admission.caller.started + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
 
 
 def _settle(opened: OpenStream, tally: Tally, status: str) -> int:
@@ -316,12 +354,18 @@ def _settle(opened: OpenStream, tally: Tally, status: str) -> int:
         )
         return 0
     cost = cost_compute(usage=outcome.usage, prices=opened.candidate.model.prices)
-    generation = generation_settle(
-        hold=admission.hold,
-        outcome=outcome,
-        cost=cost,
-        status=status,
-        http_status=200,
-        error_code="provider_error" if status == "error" else "",
-    )
+    try:
+        generation = generation_settle(
+            hold=admission.hold,
+            outcome=outcome,
+            cost=cost,
+            status=status,
+            http_status=200,
+            error_code="provider_error" if status == "error" else "",
+        )
+    except IntegrityError:
+        # The sweeper took this stream for dead (its checkpoints stopped reaching the
+        # database) and already charged its last checkpoint and wrote its record.
+        log.error("stream %s was closed by the sweeper before it ended", outcome.request_id)
+        return 0
     return generation.cost

@@ -16,9 +16,13 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-key-change-me")
+# No default here: local.py generates one into var/, production.py requires it.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+# Debug pages show settings and tracebacks to whoever triggers an error: development only,
+# and only when asked for (DJANGO_DEBUG=true); ./run never serves with it.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+# The machine itself, plus whatever DJANGO_ALLOWED_HOSTS adds (production: only that).
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", *env.list("DJANGO_ALLOWED_HOSTS", default=[])]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -30,6 +34,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "csp",
     "catalog",
     "accounts",
     "billing",
@@ -39,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +80,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The console's Content-Security-Policy (django-csp; the API's JSON answers skip it): every
+# script, style, image and font from this origin only, no inline script or style, no
+# framing, forms posted only here. Django's admin runs under it (its scripts are files).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 TEMPLATES = [
     {
@@ -143,7 +162,7 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
-    "holds-sweep": {"task": "billing.tasks.holds_sweep", "schedule": 60.0},
+    "holds-sweep": {"task": "gateway.tasks.holds_sweep", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -179,11 +198,18 @@ BILLING_FALLBACK_PROMPT_PRICE = Decimal(env("BILLING_FALLBACK_PROMPT_PRICE", def
 BILLING_FALLBACK_COMPLETION_PRICE = Decimal(
     env("BILLING_FALLBACK_COMPLETION_PRICE", default="0.20")
 )
-BILLING_HOLD_TTL_SECONDS = env.int("BILLING_HOLD_TTL_SECONDS", default=900)
+# A request's hold expires this long after the request's deadline (its owner sets it; a
+# media task's lasts as long as the task may run).
+BILLING_HOLD_TTL_SECONDS = env.float("BILLING_HOLD_TTL_SECONDS", default=300.0)
+# A stream's hold whose last checkpoint (or creation) is older than this belongs to a dead
+# worker: the sweeper charges the checkpoint and records the request as interrupted.
+BILLING_HOLD_STALE_SECONDS = env.float("BILLING_HOLD_STALE_SECONDS", default=30.0)
 
 # --- Gateway ------------------------------------------------------------------------------------
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=300.0)
+# A request's total time, upstream call or stream included (the read timeout is per read).
+GATEWAY_REQUEST_DEADLINE_SECONDS = env.float("GATEWAY_REQUEST_DEADLINE_SECONDS", default=600.0)
 GATEWAY_MAX_ATTEMPTS = env.int("GATEWAY_MAX_ATTEMPTS", default=3)
 # Requests in their database phase at once, per process: below the pool size, so settling
 # finished requests always finds a connection (see gateway/gate.py).
@@ -200,6 +226,10 @@ GATEWAY_CATALOG_TTL_SECONDS = env.float("GATEWAY_CATALOG_TTL_SECONDS", default=2
 # (gateway/keycache.py: the reserve re-checks it). 0 reads it on every request.
 GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=60.0)
 GATEWAY_STREAM_KEEPALIVE_SECONDS = env.float("GATEWAY_STREAM_KEEPALIVE_SECONDS", default=10.0)
+# Input tokens held for each image given by URL (its bytes say nothing of its size): above
+# the largest per-image count of the providers served (OpenAI's patch-based models ~3,800,
+# Anthropic ~1,600, Gemini 258 per tile).
+GATEWAY_IMAGE_TOKEN_BOUND = env.int("GATEWAY_IMAGE_TOKEN_BOUND", default=8_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 
 LOGGING = {

@@ -49,10 +49,10 @@ MESSAGES = [{"role": "user", "content": "alpha beta gamma délta epsilon zêta e
 
 
 def hold_of(messages: list[dict[str, Any]], *, max_tokens: int, context_length: int) -> int:
-    """The documented hold: prompt bound = UTF-8 bytes of the messages as compact JSON
-    (capped at the context length), then ceil(prompt x price + max_tokens x price + request),
-    at least the minimum charge of 100."""
-    prompt_bound = min(len(orjson.dumps(messages)), context_length)
+    """The documented hold: prompt bound = UTF-8 bytes of the body as compact JSON, less its
+    model and max_tokens (capped at the context length), then ceil(prompt x price +
+    max_tokens x price + request), at least the minimum charge of 100."""
+    prompt_bound = min(len(orjson.dumps({"messages": messages})), context_length)
     raw = prompt_bound * PROMPT_PRICE + max_tokens * COMPLETION_PRICE + Decimal(0)
     return max(math.ceil(raw), 100)
 

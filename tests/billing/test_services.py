@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, transaction
+from prometheus_client import REGISTRY
 
 from billing.models import Hold, KeySpend, LedgerEntry
 from billing.selectors import ledger_breaches
@@ -102,16 +103,41 @@ def test_settle_charges_the_cost_and_releases_the_hold(make_account, reserve):
     assert ledger_breaches() == []
 
 
-def test_settle_never_charges_more_than_the_hold(make_account, reserve):
+def breaches() -> float:
+    return REGISTRY.get_sample_value("gateway_hold_breaches_total") or 0.0
+
+
+def test_a_cost_above_the_hold_is_a_breach_charged_in_full(make_account, reserve, caplog):
     # given a hold of 300 (the bound the request was admitted with)
     account = make_account(1_000, monthly_limit=10_000)
     hold = reserve(account, 300)
+    before = breaches()
     # when the upstream reports a cost above it
     entry = credits_settle(hold=hold, cost=450)
-    # then only the hold is charged
-    assert entry.amount == -300
-    assert account_row(account) == (700, 0)
-    assert key_spend_row(account) == (300, 0)
+    # then the real cost is charged (the account can pay it), the breach is counted and
+    # logged at ERROR with the request id, and the books still balance
+    assert entry.amount == -450
+    assert account_row(account) == (550, 0)
+    assert key_spend_row(account) == (450, 0)
+    assert breaches() == before + 1
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and hold.request_id in errors[0].getMessage()
+    assert ledger_breaches() == []
+
+
+def test_a_breach_never_charges_more_than_the_account_can_pay(make_account, reserve):
+    # given 1,000 credits of which another request holds 600, and a hold of 300
+    account = make_account(1_000)
+    other = reserve(account, 600)
+    hold = reserve(account, 300)
+    # when the cost comes back at 900: the available 100 plus the 300 held can pay 400
+    entry = credits_settle(hold=hold, cost=900)
+    # then 400 are charged, the other hold stays whole and the balance is never negative
+    assert entry.amount == -400
+    assert account_row(account) == (600, 600)
+    credits_release(hold=other)
+    assert account_row(account) == (600, 0)
+    assert ledger_breaches() == []
 
 
 def test_settle_of_zero_cost_still_writes_one_entry(make_account, reserve):

@@ -309,7 +309,7 @@ def test_max_tokens_absent_is_capped_to_what_the_balance_pays(
     # never exceeds the balance
     assert resp.status_code == 200, resp.content
     sent = upstream.requests[-1]["body"]["max_tokens"]
-    prompt_bound = len(b'[{"role":"user","content":"a b c d e f g h"}]')
+    prompt_bound = len(b'{"messages":[{"role":"user","content":"a b c d e f g h"}]}')
     assert sent == (1_000 - prompt_bound * 1) // 100
     cost = resp.json()["usage"]["cost"]
     assert cost == cost_of(prompt_tokens=10, completion_tokens=sent, prompt="1", completion="100")
