@@ -2,7 +2,7 @@
 model ids), ``provider`` (OpenRouter's provider preferences) and ``transforms``.
 
 Prices in ``provider.max_price`` are USD per 1M tokens (``prompt``, ``completion``) or per
-unit (``request``, ``image``): finite, not negative, as JSON numbers or numeric strings.
+unit (``request``, ``image``): JSON numbers or numeric strings in [0, 10^12].
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from gateway.validation.shapes import (
 
 PRICE_FIELDS = ("prompt", "completion", "request", "image")
 SORTS = ("price", "latency", "throughput")
-# Above every real price (USD 10^12 per unit): a larger limit means the same, "any price",
-# and stays small enough for Decimal arithmetic (1e999999999 x 10^6 overflows).
+# Far above every real price (USD 10^12 per unit), and small enough for Decimal arithmetic
+# (1e999999999 x 10^6 overflows): a limit above it is refused as out of range.
 PRICE_CEILING = Decimal(10) ** 12
 
 
 def price_limit(value: Any, param: str) -> Decimal:
-    """A ``max_price`` entry as a Decimal in [0, PRICE_CEILING]."""
+    """A ``max_price`` entry as a Decimal in [0, PRICE_CEILING]; anything else is 400."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise invalid(param, f"{param} must be a number")
     try:
@@ -36,9 +36,9 @@ def price_limit(value: Any, param: str) -> Decimal:
         raise invalid(param, f"{param} must be a number") from exc
     if not limit.is_finite():
         raise invalid(param, f"{param} must be a finite number")
-    if limit < 0:
-        raise invalid(param, f"{param} must not be negative")
-    return min(limit, PRICE_CEILING)
+    if not 0 <= limit <= PRICE_CEILING:
+        raise invalid(param, f"{param} must be in [0, 1e12] (USD); got {value}")
+    return limit
 
 
 def price_limits(value: Any, param: str = "provider.max_price") -> dict[str, Decimal]:
