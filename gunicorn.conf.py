@@ -14,7 +14,9 @@ import os  # noqa: E402
 
 # The pooled psycopg connections then wait on gevent's loop (config.pg_gevent).
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+# This machine only, unless HOST says otherwise (HOST=0.0.0.0 behind a load balancer or in
+# a container).
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gevent"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "4000"))

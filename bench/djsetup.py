@@ -11,6 +11,7 @@ def django_setup(allowed_hosts: str = "127.0.0.1,localhost,testserver") -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-0123456789")
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", allowed_hosts)
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")  # plain HTTP on 127.0.0.1
     os.environ.setdefault("BENCH_UPSTREAM_KEY", "bench-upstream-key")
     os.environ.setdefault("REDIS_URL", "")
     import django

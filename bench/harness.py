@@ -108,6 +108,7 @@ class Harness:
             DJANGO_SECRET_KEY="bench-secret-key-not-for-production-0123456789abcdef",
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
             DJANGO_DEBUG="false",
+            DJANGO_SECURE_SSL_REDIRECT="false",  # plain HTTP on 127.0.0.1
             REDIS_URL="",
             CELERY_BROKER_URL="memory://",
             LOG_LEVEL="WARNING",

@@ -1,4 +1,6 @@
-"""Production: secrets have no default, so a missing one stops start-up."""
+"""Production: secrets have no default, so a missing one stops start-up. Served behind a
+TLS-terminating proxy that sets ``X-Forwarded-Proto``: plain HTTP is redirected to HTTPS,
+and browsers are told (HSTS) to use HTTPS only."""
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
@@ -9,3 +11,10 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# Health checks come from the load balancer over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+# One year; 0 turns HSTS off. Preload is a commitment to browsers' lists: opt in.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
