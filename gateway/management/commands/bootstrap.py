@@ -3,7 +3,8 @@
 Idempotent. The first run (no ``admin@localhost`` yet) imports the demo catalog (when the
 registry is empty), creates that superuser with a random password, grants it demo credits
 and creates one API key named "demo"; the password and the key are written to
-``var/first-run.txt`` (mode 0600) and the key is printed on that run only.
+``var/first-run.txt`` (mode 0600). What it prints names that file and never holds a
+secret, since ``./run``'s output ends up in log files.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from catalog.services import catalog_import
 ADMIN_EMAIL = "admin@localhost"
 DEMO_CREDITS = 5_000_000  # 5 USD
 DEMO_REFERENCE = "bootstrap-demo"
-KEY_PLACEHOLDER = "sk-YOUR-KEY"
+KEY_PLACEHOLDER = "$GATEWAY_KEY"
 
 
 def first_run_file() -> Path:
@@ -53,19 +54,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         port = int(options["port"])
-        demo_key = self._first_run(port)
+        self._first_run(port)
         self._grant_demo_credits()
-        self._print_banner(port, demo_key)
+        self._print_banner(port)
 
-    def _first_run(self, port: int) -> str | None:
-        """Everything that happens once, in one transaction; the demo key when created."""
+    def _first_run(self, port: int) -> None:
+        """Everything that happens once, in one transaction."""
         with transaction.atomic():
             password = secrets.token_urlsafe(18)
             try:
                 # The unique email decides: a concurrent start waits here, then skips.
                 admin = user_create(email=ADMIN_EMAIL, password=password, is_staff=True)
             except IntegrityError:
-                return None
+                return
             if not Model.objects.exists():
                 demo = Path(settings.BASE_DIR) / "catalog" / "demo_catalog.json"
                 catalog_import(data=json.loads(demo.read_text()))
@@ -81,7 +82,6 @@ class Command(BaseCommand):
                 f"Password: {password}\n"
                 f"Demo API key: {created.secret}\n",
             )
-            return created.secret
 
     def _grant_demo_credits(self) -> None:
         admin = User.objects.filter(email=ADMIN_EMAIL).first()
@@ -101,31 +101,22 @@ class Command(BaseCommand):
                 memo="Demo credits for the first-run admin",
             )
 
-    def _print_banner(self, port: int, demo_key: str | None) -> None:
+    def _print_banner(self, port: int) -> None:
+        """Where things are, never a secret: this goes to stdout, and so into log files."""
         base = f"http://localhost:{port}"
         path = first_run_file()
         where = str(path) if path.exists() else f"{path} (missing: use manage.py changepassword)"
-        key = demo_key or KEY_PLACEHOLDER
         lines = [
             "",
             f"Console:  {base}/",
             f"Admin:    {base}/admin/",
             f"Login:    {ADMIN_EMAIL}",
             f"Password: in {where}",
-        ]
-        if demo_key:
-            lines += [
-                "",
-                f"Demo API key (shown this once; also in {path}):",
-                f"  {demo_key}",
-            ]
-        else:
-            lines += ["", f"API key: the demo key is in {path}, or create one at {base}/keys/"]
-        lines += [
+            f"API key:  the demo key is in {path}, or create one at {base}/keys/",
             "",
             "Try the free sandbox model:",
             f"  curl {base}/v1/chat/completions \\",
-            f'    -H "Authorization: Bearer {key}" \\',
+            f'    -H "Authorization: Bearer {KEY_PLACEHOLDER}" \\',
             '    -H "Content-Type: application/json" \\',
             """    -d '{"model": "sandbox", "messages": [{"role": "user", "content": "Hello"}]}'""",
             "",
