@@ -3,6 +3,12 @@ aliases, and routes on their own.
 
 ``QuerySet.update()`` sends no signals, so every bulk action drops this process's catalog
 snapshot itself; other processes see the change within ``GATEWAY_CATALOG_TTL_SECONDS``.
+
+Where a provider's key goes is for superusers only: a provider's ``base_url`` and
+``api_key_env`` together decide which secret is sent to which host, so staff with
+``add_provider`` / ``change_provider`` see both read-only, on add as on change (the admin
+ignores posted values of read-only fields). Nothing else in the admin writes them: the
+bulk actions only switch ``is_enabled``, and there is no import page.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ from django.http import HttpRequest
 
 from catalog.models import Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
+from catalog.validators import api_key_env_refusal
+
+# A provider's fields that decide where its credential is sent, and which one.
+SUPERUSER_FIELDS = ("base_url", "api_key_env")
 
 
 def _set_enabled(
@@ -55,12 +65,21 @@ class ProviderAdmin(admin.ModelAdmin):
     actions = [enable, disable]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += SUPERUSER_FIELDS
+        return fields
+
     @admin.display(boolean=True, description="key set")
     def key_is_set(self, obj: Provider) -> bool | None:
         """Whether the named environment variable is set in this process (never its value);
-        None when the provider needs no key."""
+        None when the provider needs no key, False when the name may not hold one (such a
+        variable is never read, so not even its presence is shown)."""
         if not obj.api_key_env:
             return None
+        if api_key_env_refusal(obj.api_key_env) is not None:
+            return False
         return bool(os.environ.get(obj.api_key_env))
 
 

@@ -9,6 +9,8 @@ means "use the fallback price setting"; zero means free.
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from catalog.validators import api_key_env_validate
+
 PRICE = {
     "max_digits": 18,
     "decimal_places": 9,
@@ -30,12 +32,15 @@ class Provider(models.Model):
     base_url = models.URLField(
         blank=True,
         help_text="As the provider's own SDK takes it: https://api.openai.com/v1 for OpenAI-"
-        "compatible upstreams, https://api.anthropic.com for Anthropic.",
+        "compatible upstreams, https://api.anthropic.com for Anthropic. Only superusers may "
+        "change it.",
     )
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable holding the API key (never the key itself).",
+        validators=[api_key_env_validate],
+        help_text="Name of the environment variable holding the API key (never the key itself"
+        "; never one of the gateway's own settings). Only superusers may change it.",
     )
     is_enabled = models.BooleanField(default=True)
 

@@ -10,6 +10,9 @@ Format::
                  "routes": [{"provider", "upstream_model", "priority", "weight",
                              "enabled"?}]}]}
 
+A provider's ``api_key_env`` must pass ``catalog.validators`` (never one of the gateway's own
+settings) and its ``base_url`` must be an http(s) URL, or nothing is imported.
+
 Prices are decimal strings: USD per 1M tokens (prompt, completion, cache_read), USD per
 request, USD per image. Routes of a model not named in the file are disabled, not deleted
 (their generations keep pointing at them).
@@ -21,10 +24,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 
 from catalog.models import Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
+from catalog.validators import api_key_env_refusal
 
 PRICE_FIELDS = {
     "prompt": "price_prompt",
@@ -65,6 +71,22 @@ def _require(item: dict[str, Any], name: str, where: str) -> Any:
     return item[name]
 
 
+def _provider_target(item: dict[str, Any], where: str) -> tuple[str, str]:
+    """(base_url, api_key_env) of a provider entry, refused unless both are allowed."""
+    base_url, key_env = item.get("base_url") or "", item.get("api_key_env") or ""
+    if not isinstance(key_env, str):
+        raise CatalogError(f"{where}.api_key_env: not a string")
+    refusal = api_key_env_refusal(key_env)
+    if refusal is not None:
+        raise CatalogError(f"{where}.api_key_env: {key_env} {refusal}")
+    if base_url:
+        try:
+            URLValidator(schemes=["http", "https"])(base_url)
+        except ValidationError as exc:
+            raise CatalogError(f"{where}.base_url: not an http(s) URL: {base_url!r}") from exc
+    return base_url, key_env
+
+
 @transaction.atomic
 def catalog_import(*, data: dict[str, Any]) -> ImportReport:
     if not isinstance(data, dict):
@@ -77,12 +99,13 @@ def catalog_import(*, data: dict[str, Any]) -> ImportReport:
         dialect = _require(item, "dialect", where)
         if dialect not in dialects:
             raise CatalogError(f"{where}: dialect must be one of {sorted(dialects)}")
+        base_url, key_env = _provider_target(item, where)
         Provider.objects.update_or_create(
             slug=slug,
             defaults={
                 "dialect": dialect,
-                "base_url": item.get("base_url") or "",
-                "api_key_env": item.get("api_key_env") or "",
+                "base_url": base_url,
+                "api_key_env": key_env,
                 "name": item.get("name") or "",
                 "is_enabled": bool(item.get("enabled", True)),
             },

@@ -15,16 +15,21 @@ from gateway.formats.anthropic import (
     to_anthropic,
     usage_from_anthropic,
 )
-from gateway.providers.base import Completion, ProviderError, api_key_for
+from gateway.providers.base import (
+    ANTHROPIC_ERROR_STATUS,
+    Completion,
+    ProviderError,
+    api_key_for,
+    upstream_stream_error,
+)
 from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.openai import ChunkStream
 
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-def _headers(route: RouteInfo, extra: dict[str, str] | None = None) -> dict[str, str]:
+def _headers(key: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
-    key = api_key_for(route)
     if key:
         headers["x-api-key"] = key
     headers.update(extra or {})
@@ -40,8 +45,13 @@ class AnthropicDialect:
         stream: bool,
         headers: dict[str, str] | None = None,
     ) -> Response:
+        key = api_key_for(route)
         return post_json(
-            route.base_url + "/v1/messages", body, headers=_headers(route, headers), stream=stream
+            route.base_url + "/v1/messages",
+            body,
+            headers=_headers(key, headers),
+            stream=stream,
+            secret=key,
         )
 
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
@@ -73,11 +83,12 @@ class AnthropicDialect:
         self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
     ) -> AnthropicStream:
         resp = self.post(route, {**body, "stream": True}, stream=True, headers=headers)
-        return AnthropicStream(resp, keep_native=True)
+        return AnthropicStream(resp, secret=api_key_for(route), keep_native=True)
 
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> AnthropicStream:
         payload = to_anthropic({**body, "stream": True}, model=route.upstream_model)
-        return AnthropicStream(self.post(route, payload, stream=True))
+        resp = self.post(route, payload, stream=True)
+        return AnthropicStream(resp, secret=api_key_for(route))
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         raise ProviderError("Anthropic offers no embeddings", status=400, retryable=False)
@@ -87,8 +98,8 @@ class AnthropicStream(ChunkStream):
     """Anthropic SSE events turned into canonical chunks as they arrive. A stream that ends
     without ``message_stop`` was cut off: that ending is a ProviderError."""
 
-    def __init__(self, resp: Response, *, keep_native: bool = False) -> None:
-        super().__init__(resp)
+    def __init__(self, resp: Response, *, secret: str, keep_native: bool = False) -> None:
+        super().__init__(resp, secret=secret)
         self.is_finished = False  # set by message_stop
         self.keep_native = keep_native
         self.chunker = AnthropicChunker()
@@ -109,10 +120,14 @@ class AnthropicStream(ChunkStream):
             if data.get("type") == "message_stop":
                 self.is_finished = True
             if data.get("type") == "error":
-                err = data.get("error") or {}
-                raise ProviderError(
-                    f"Upstream error: {err.get('message', '')}",
-                    retryable=err.get("type") == "overloaded_error",
+                err = data.get("error")
+                err = err if isinstance(err, dict) else {}
+                kind = str(err.get("type") or "")
+                raise upstream_stream_error(
+                    ANTHROPIC_ERROR_STATUS.get(kind),
+                    str(err.get("message") or ""),
+                    secret=self.secret,
+                    retryable=kind == "overloaded_error",
                 )
             chunks = self.chunker.feed(data)
             if self.keep_native:

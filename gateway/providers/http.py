@@ -1,5 +1,7 @@
 """Calls to the upstreams: a JSON POST over the shared keep-alive connections of
-``gateway.providers.transport``, with every failure turned into a ProviderError."""
+``gateway.providers.transport``, with every failure turned into a ProviderError whose
+message is safe to show (``gateway.providers.base``: the credential sent with the call is
+redacted from any upstream text, and only a 4xx's text is kept)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import orjson
 from django.conf import settings
 
 from gateway.providers import transport
-from gateway.providers.base import RETRYABLE_STATUSES, ProviderError
+from gateway.providers.base import ProviderError, upstream_status_error
 from gateway.providers.transport import ConnectFailed, Response, TransportError
 
 __all__ = ["Response", "TransportError", "body_of", "error_message", "json_of", "post_json"]
@@ -17,8 +19,11 @@ __all__ = ["Response", "TransportError", "body_of", "error_message", "json_of", 
 USER_AGENT = "llm-gateway/0.1"
 
 
-def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], stream: bool) -> Response:
-    """POST a JSON body upstream. Transport failures and HTTP errors become ProviderError,
+def post_json(
+    url: str, body: dict[str, Any], *, headers: dict[str, str], stream: bool, secret: str
+) -> Response:
+    """POST a JSON body upstream; ``secret`` is the credential among ``headers`` (redacted
+    from any error text). Transport failures and HTTP errors become ProviderError,
     retryable where another route may succeed. The body is left unread (``stream``) or
     read later through ``json_of``."""
     headers = {"User-Agent": USER_AGENT, **headers}
@@ -30,6 +35,14 @@ def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], stream
             connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
             read_timeout=settings.GATEWAY_UPSTREAM_READ_TIMEOUT,
         )
+    except ValueError as exc:
+        # Not an http(s) URL with a host (an empty base_url), or a header value http.client
+        # refuses (a key with a newline). Its text may hold the key: never shown.
+        raise ProviderError(
+            "The provider is not configured correctly (its base URL or key is not usable)",
+            retryable=False,
+            code="provider_not_configured",
+        ) from exc
     except ConnectFailed as exc:
         raise ProviderError("Could not connect to the upstream", retryable=True) from exc
     except TimeoutError as exc:
@@ -39,11 +52,7 @@ def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], stream
             f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
         ) from exc
     if resp.status >= 400:
-        content = body_of(resp)
-        message = error_message(content) or f"Upstream answered HTTP {resp.status}"
-        raise ProviderError(
-            message, status=resp.status, retryable=resp.status in RETRYABLE_STATUSES
-        )
+        raise upstream_status_error(resp.status, error_message(body_of(resp)), secret=secret)
     return resp
 
 
@@ -78,7 +87,8 @@ def json_of(resp: Response, *, require: str) -> dict[str, Any]:
 
 
 def error_message(content: bytes) -> str:
-    """The human message of an upstream error body (OpenAI or Anthropic shape)."""
+    """The human message of an upstream error body (OpenAI or Anthropic shape), as the
+    upstream wrote it: pass it through ``upstream_status_error`` before anyone sees it."""
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:

@@ -12,7 +12,12 @@ import orjson
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
-from gateway.providers.base import Completion, ProviderError, api_key_for
+from gateway.providers.base import (
+    Completion,
+    ProviderError,
+    api_key_for,
+    upstream_stream_error,
+)
 from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.sse import sse_events
 
@@ -38,7 +43,7 @@ def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) ->
     key = api_key_for(route)
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return post_json(route.base_url + path, body, headers=headers, stream=stream)
+    return post_json(route.base_url + path, body, headers=headers, stream=stream, secret=key)
 
 
 def _completion(data: dict[str, Any]) -> Completion:
@@ -69,7 +74,19 @@ class OpenAIDialect:
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         payload["stream_options"] = options
-        return ChunkStream(_post(route, "/chat/completions", payload, stream=True))
+        resp = _post(route, "/chat/completions", payload, stream=True)
+        return ChunkStream(resp, secret=api_key_for(route))
+
+
+def _stream_error(err: Any, secret: str) -> ProviderError:
+    """An OpenAI-style in-stream error: its ``code`` (or ``status``) is an HTTP status when
+    the upstream gives one (OpenRouter does); anything else counts as a server error."""
+    if not isinstance(err, dict):
+        return upstream_stream_error(None, str(err), secret=secret, retryable=False)
+    status = next((v for v in (err.get("code"), err.get("status")) if isinstance(v, int)), None)
+    return upstream_stream_error(
+        status, str(err.get("message") or ""), secret=secret, retryable=False
+    )
 
 
 class ChunkStream:
@@ -81,10 +98,12 @@ class ChunkStream:
     back to the pool, so the next request skips a new connection (and TLS handshake).
     ``close()`` may be called from another thread or greenlet at any time: it shuts the
     socket down, which ends a blocked read at once and tells the upstream the client is gone.
+    ``secret`` is the credential the call was made with, redacted from in-stream errors.
     """
 
-    def __init__(self, resp: Response) -> None:
+    def __init__(self, resp: Response, *, secret: str) -> None:
         self.resp = resp
+        self.secret = secret
         self.events = sse_events(resp)
         self.is_finished = False  # the upstream said it was done
         self.is_done = False  # ... and nothing more will be read
@@ -107,9 +126,7 @@ class ChunkStream:
                 ) from exc
             if isinstance(chunk, dict):
                 if "error" in chunk and not chunk.get("choices"):
-                    err = chunk["error"]
-                    message = err.get("message") if isinstance(err, dict) else str(err)
-                    raise ProviderError(f"Upstream error: {message}", retryable=False)
+                    raise _stream_error(chunk["error"], self.secret)
                 choices = chunk.get("choices") or ()
                 if any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
                     self.is_finished = True

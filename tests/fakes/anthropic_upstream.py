@@ -24,12 +24,17 @@ Model names (the route's ``upstream_model``):
 - ``claude`` (or anything else): the reply above.
 - ``fail-<status>``: that HTTP status with an Anthropic error body (``fail-500``, ``fail-429``,
   ``fail-529`` overloaded, ...).
+- ``echo-auth-<status>``: that HTTP status with an Anthropic error body whose message
+  echoes the request's ``x-api-key``, and its first 10 characters apart (a hostile or
+  careless upstream; also for streamed requests, before any byte).
 - ``malformed``: HTTP 200 with a body that is not JSON.
 - ``slow-<ms>``: the reply after a delay of <ms> milliseconds.
 Streaming-only modes (unstreamed requests to them answer normally):
 - ``cut-<n>``: message_start, the text block's start and n text deltas, then the TCP
   connection is dropped (no message_delta, no message_stop).
 - ``errevent-<n>``: n text deltas, then an ``error`` event (overloaded_error) and the end.
+- ``authevent-<status>``: one text delta, then an ``error`` event of that status's type
+  echoing the ``x-api-key`` as ``echo-auth`` does, and the end.
 
 A stream is the real event sequence: ``message_start`` (with the input usage and
 ``output_tokens`` 1), ``content_block_start``, ``ping``, one ``content_block_delta`` per word
@@ -165,6 +170,9 @@ class AnthropicHandler(JsonHandler):
         if status:
             self._json(status, error_body(status, f"fake failure {status}"))
             return
+        if model.startswith("echo-auth-") and model[10:].isdigit():
+            self._json(int(model[10:]), error_body(int(model[10:]), self.auth_echo()))
+            return
         if model == "malformed":
             self._send(200, b"<html>not json")
             return
@@ -175,6 +183,11 @@ class AnthropicHandler(JsonHandler):
             self._stream(body, model)
         else:
             self._json(200, self._message(body, model))
+
+    def auth_echo(self) -> str:
+        """An error message carrying the credential the request came with."""
+        key = self.headers.get("x-api-key") or ""
+        return f"x-api-key {key!r} refused (key starts {key[:10]}...)"
 
     def _message(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         content, stop, output_tokens = answer(body)
@@ -222,7 +235,13 @@ class AnthropicHandler(JsonHandler):
                 self._event("content_block_delta", {"index": 0, "delta": delta})
         else:
             cut, errevent = mode_arg(model, "cut"), mode_arg(model, "errevent")
+            authevent = mode_arg(model, "authevent")
             for i, word in enumerate(block["text"].split()):
+                if i == 1 and authevent:
+                    self._event(
+                        "error", {"error": error_body(authevent, self.auth_echo())["error"]}
+                    )
+                    return
                 if i == cut:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return

@@ -77,7 +77,8 @@ def text_stream(
 ) -> None:
     """A role chunk, one content chunk per word of ``text``, the finish chunk, the usage chunk
     (when asked for and the model is not ``no-usage``) and ``[DONE]``; ``cut-<n>`` and
-    ``errevent-<n>`` end after n content chunks, ``stall-<ms>`` waits before the first."""
+    ``errevent-<n>`` end after n content chunks, ``authevent-<status>`` after one,
+    ``stall-<ms>`` waits before the first."""
     model = str(body.get("model") or "")
     out = ChunkWriter(handler, body)
     out.start()
@@ -86,12 +87,17 @@ def text_stream(
         time.sleep(stall / 1000)
     out.delta({"role": "assistant", "content": ""})
     cut, errevent = mode_arg(model, "cut"), mode_arg(model, "errevent")
+    authevent = mode_arg(model, "authevent")
     for i, word in enumerate(text.split()):
         if i == cut:
             out.drop()
             return
         if i == errevent:
             out.raw({"error": {"message": "fake mid-stream failure", "code": 502}})
+            out.drop()
+            return
+        if i == 1 and authevent:
+            out.raw({"error": {"message": handler.auth_echo(), "code": authevent}})
             out.drop()
             return
         out.pause()

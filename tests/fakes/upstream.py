@@ -11,6 +11,9 @@ Model names (a route's ``upstream_model``), for ``POST /v1/chat/completions``:
 - ``slow-<ms>``: like echo, after a delay of <ms> milliseconds.
 - ``slowfail-<ms>``: HTTP 500 with an error body after a delay of <ms> milliseconds (also
   for streamed requests: the failure comes before the first byte).
+- ``echo-auth-<status>``: that HTTP status with an error body whose message echoes the
+  request's ``Authorization`` header, and the first 10 characters of its key apart (a
+  hostile or careless upstream; also for streamed requests, before any byte).
 - ``cached``: usage with prompt_tokens_details.cached_tokens = 5 and
   completion_tokens_details.reasoning_tokens = 3.
 - ``toolstream``: a tool call (``get_weather`` or the first tool's name, arguments
@@ -25,6 +28,9 @@ Streaming-only modes (unstreamed requests to them answer like ``echo``):
 - ``stall-<ms>``: response headers at once, then silence for <ms> milliseconds before the
   first chunk (for keep-alive tests).
 - ``stream-500``: HTTP 500 before any byte of the stream.
+- ``authevent-<status>``: one content chunk, then ``data: {"error": {"code": <status>,
+  "message": ...}}`` echoing the ``Authorization`` header as ``echo-auth`` does, and the
+  connection is dropped.
 
 A stream is a role chunk (empty content), one content chunk per word of the reply (each
 after ``chunk_delay`` seconds), a finish chunk, a usage chunk when
@@ -80,6 +86,12 @@ class FakeHandler(JsonHandler):
     def _fail(self, status: int) -> None:
         self._json(status, {"error": {"message": f"fake failure {status}", "type": "server_error"}})
 
+    def auth_echo(self) -> str:
+        """An error message carrying the credential the request came with."""
+        auth = self.headers.get("Authorization") or ""
+        key = auth.removeprefix("Bearer ")
+        return f"credential {auth!r} refused (key starts {key[:10]}...)"
+
     def do_POST(self) -> None:
         parsed, body = self._read_json()
         if not parsed:
@@ -91,6 +103,8 @@ class FakeHandler(JsonHandler):
         model = str(body.get("model") or "echo")
         if model.startswith("fail-") and model[5:].isdigit():
             self._fail(int(model[5:]))
+        elif model.startswith("echo-auth-") and model[10:].isdigit():
+            self._json(int(model[10:]), {"error": {"message": self.auth_echo(), "type": "fake"}})
         elif model.startswith("slowfail-") and model[9:].isdigit():
             time.sleep(int(model[9:]) / 1000)
             self._fail(500)
