@@ -70,12 +70,15 @@ def sse(data: dict[str, Any]) -> bytes:
 
 class ChatStreamEncoder:
     """``chat.completion.chunk`` events with the gateway's id, the public model id and the
-    provider; the upstream's usage chunk is replaced by one carrying the cost; ``[DONE]``."""
+    provider; the upstream's usage chunk is replaced by one carrying the cost; ``[DONE]``.
+    A failed stream ends with its error chunk, as OpenAI ends one (no usage chunk, no
+    ``[DONE]``: the SDK raises on the error; the charge is on the Generation record)."""
 
     object_name = "chat.completion.chunk"
 
     def __init__(self) -> None:
         self.created = int(time.time())
+        self.failed = False  # the error chunk went out: it is the stream's last event
 
     def _base(self, outcome: Outcome) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class ChatStreamEncoder:
         }
 
     def error(self, err: ApiError, outcome: Outcome) -> bytes:
+        self.failed = True
         return sse(
             {
                 **self._base(outcome),
@@ -125,6 +129,8 @@ class ChatStreamEncoder:
         )
 
     def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
+        if self.failed:
+            return b""
         return (
             sse({**self._base(outcome), "choices": [], "usage": usage_body(outcome, cost)})
             + b"data: [DONE]\n\n"

@@ -163,13 +163,17 @@ class MessagesStreamEncoder:
         return out
 
     def error(self, err: ApiError, outcome: Outcome) -> bytes:
-        return (
-            (b"" if self.started else self._start(outcome))
-            + self._close()
-            + event("error", {"error": {"type": "api_error", "message": err.message}})
+        """The ``error`` event, which ends the stream as Anthropic ends one that fails: no
+        block is closed and no ``message_delta`` / ``message_stop`` follows (``end`` sends
+        nothing after it); the SDK raises on it. The charge is on the Generation record."""
+        self.failed = True
+        return (b"" if self.started else self._start(outcome)) + event(
+            "error", {"error": {"type": "api_error", "message": err.message}}
         )
 
     def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
+        if self.failed:
+            return b""
         usage = anthropic_usage(outcome.usage, cost)
         if self.native_usage and not outcome.usage_estimated:
             # A relayed upstream's counts keep their split (cache creation vs. input).

@@ -245,11 +245,13 @@ def response_from_chat(
 
 
 class ResponsesStreamEncoder:
-    """Canonical chunks -> the Responses API's ``response.*`` SSE events."""
+    """Canonical chunks -> the Responses API's ``response.*`` SSE events, ending with one
+    terminal event: ``response.completed``, ``response.incomplete`` or ``response.failed``."""
 
     def __init__(self, request: dict[str, Any]) -> None:
         self.request = request
         self.created = int(time.time())
+        self.failed = False  # response.failed went out: it is the stream's last event
         self.seq = 0
         self.items: list[dict[str, Any]] = []
         self.text_index: int | None = None
@@ -378,9 +380,12 @@ class ResponsesStreamEncoder:
         env = _envelope(self.request, outcome, self.created, "failed")
         env["error"] = {"code": err.code, "message": err.message}
         env["output"] = self.items
+        self.failed = True
         return self._close_items() + self._event("response.failed", {"response": env})
 
     def end(self, outcome: Outcome, cost: int, tally: object) -> bytes:
+        if self.failed:
+            return b""
         out = self._close_items()
         status = "incomplete" if self.finish in ("length", "max_tokens") else "completed"
         env = _envelope(self.request, outcome, self.created, status)

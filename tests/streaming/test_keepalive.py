@@ -71,7 +71,7 @@ def test_upstream_failing_after_keep_alives_began_closes_with_an_error_and_charg
     chunks = sse_chunks(raw)
     assert content_chunks(chunks) == []
     assert [c["error"]["code"] for c in chunks if "error" in c] == ["provider_error"]
-    assert chunks[-1]["usage"]["cost"] == 0
+    assert "error" in chunks[-1]  # the error ends the stream
     # and nothing was charged, nothing is held
     assert_not_charged(account, START)
     gen = Generation.objects.get(request_id=resp["X-Request-Id"])

@@ -214,12 +214,13 @@ def test_mid_stream_failure_ends_with_an_error_event_and_bills_what_was_delivere
         stream=True,
     ) as resp:
         events = sse_events(resp.read())
-    # then the client got three pieces, then one error event, then the closing usage
+    # then the client got three pieces, then one error event, which ends the stream
     kinds = [kind for kind, _ in events]
     delivered = [d["delta"]["text"] for k, d in events if k == "content_block_delta"]
     assert delivered == ["claude:", " one", " two"]
     assert kinds.count("error") == 1
-    assert kinds[kinds.index("error") :] == ["error", "message_delta", "message_stop"]
+    assert kinds[-1] == "error" and kinds.count("error") == 1
+    assert "message_delta" not in kinds and "message_stop" not in kinds
     assert events[kinds.index("error")][1]["error"]["type"] == "api_error"
     # and the charge is the estimate of what was delivered: prompt ceil(27 bytes / 4) = 7,
     # completion max(3 deltas, ceil(15 bytes / 4)) = 4
@@ -227,7 +228,6 @@ def test_mid_stream_failure_ends_with_an_error_event_and_bills_what_was_delivere
     assert (prompt, completion) == (7, 4)
     expected = cost(prompt, completion)
     assert expected == 7 * int(PROMPT) + 4 * int(COMPLETION) == 360
-    assert events[-2][1]["usage"]["cost"] == expected
     request_id = events[0][1]["message"]["id"]
     generation = assert_charged(account, request_id, expected, "messages", status="error")
     assert (generation.usage_estimated, generation.finish_reason) == (True, "error")
