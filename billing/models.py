@@ -123,7 +123,15 @@ class KeySpend(models.Model):
 
 class Hold(models.Model):
     """Credits reserved for one request in flight. Whoever deletes the row (settle, release
-    or the sweeper) does its accounting, so a hold is released exactly once."""
+    or the sweeper) does its accounting, so a hold is released exactly once.
+
+    Its owner sets ``expires_at``: a request's outlives the request's deadline, a media
+    task's lasts as long as the task may run. A stream (``is_streamed``) also checkpoints
+    what it has delivered on the row (``checkpoint_at``, ``checkpoint_credits`` and the
+    record the sweeper would write, ``checkpoint``) at least every couple of seconds, which
+    renews the hold; a stream's hold whose last checkpoint (or creation, if none) is older
+    than ``BILLING_HOLD_STALE_SECONDS`` belongs to a dead worker. Every other hold is dead
+    only once expired."""
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="holds")
     api_key = models.ForeignKey(
@@ -134,6 +142,16 @@ class Hold(models.Model):
     request_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
+    is_streamed = models.BooleanField(
+        default=False, help_text="Its owner checkpoints it: stale without a recent checkpoint."
+    )
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    checkpoint_credits = models.BigIntegerField(
+        default=0, help_text="Credits the delivered part costs, as of checkpoint_at."
+    )
+    checkpoint = models.JSONField(
+        null=True, blank=True, help_text="The record to write if the request dies."
+    )
 
     class Meta:
         constraints = [

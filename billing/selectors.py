@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum, Window
+from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
@@ -62,6 +62,18 @@ def ledger_snapshot() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+def holds_dead(*, now: dt.datetime, stale_seconds: float, limit: int = 1000) -> list[Hold]:
+    """Holds whose request died, oldest first: expired ones, and a stream's whose last
+    checkpoint (or creation, if it has none) is older than ``stale_seconds``."""
+    stale_before = now - dt.timedelta(seconds=stale_seconds)
+    dead = (
+        Q(expires_at__lt=now)
+        | Q(is_streamed=True, checkpoint_at__lt=stale_before)
+        | Q(is_streamed=True, checkpoint_at__isnull=True, created_at__lt=stale_before)
+    )
+    return list(Hold.objects.filter(dead).order_by("pk")[:limit])
 
 
 def ledger_counts() -> dict[str, int]:

@@ -41,11 +41,12 @@ def reserve_statement(
     amount: int,
     request_id: str,
     month: Any,
-    ttl_seconds: int,
+    ttl_seconds: float,
     key_revision: int | None = None,
+    is_streamed: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """Hold ``amount`` on the account if available and insert the Hold; returns its id (no
-    row: not enough credits).
+    """Hold ``amount`` on the account if available and insert the Hold, expiring in
+    ``ttl_seconds``; returns its id (no row: not enough credits).
 
     Its commit does not wait for the WAL flush (``synchronous_commit`` off for this
     transaction only): a reserve lost in a database crash is harmless, since the request dies
@@ -60,6 +61,7 @@ def reserve_statement(
         "b_ttl": ttl_seconds,
         "b_check": key_revision is not None,
         "b_revision": key_revision,
+        "b_streamed": is_streamed,
     }
 
 
@@ -79,11 +81,39 @@ def _reserve_sql() -> str:
             RETURNING id
         )
         INSERT INTO {_t(Hold)} (account_id, api_key_id, month, amount, request_id, created_at,
-                                expires_at)
+                                expires_at, is_streamed, checkpoint_credits)
         SELECT acc.id, %(b_key)s::bigint, %(b_month)s::date, %(b_amount)s, %(b_request)s::text,
-               now(), now() + make_interval(secs => %(b_ttl)s)
+               now(), now() + make_interval(secs => %(b_ttl)s::float8), %(b_streamed)s::boolean, 0
         FROM acc, async_commit RETURNING id
     """  # noqa: S608 - table names come from the models, values are parameters
+
+
+def checkpoint_statement(
+    *, hold_id: int, credits: int, checkpoint: str, ttl_seconds: float
+) -> tuple[str, dict[str, Any]]:
+    """Record a stream's delivered usage on its hold (``checkpoint`` is JSON text) and renew
+    it: the hold then expires no sooner than ``ttl_seconds`` from now. One UPDATE by primary
+    key; it returns the hold's id, or no row if the hold is already closed.
+
+    Like the reserve, its commit does not wait for the WAL flush: a checkpoint lost in a
+    database crash only leaves the sweeper an older one to charge."""
+    return _checkpoint_sql(), {
+        "b_hold": hold_id,
+        "b_credits": credits,
+        "b_checkpoint": checkpoint,
+        "b_ttl": ttl_seconds,
+    }
+
+
+@functools.cache
+def _checkpoint_sql() -> str:
+    return f"""
+        WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+        UPDATE {_t(Hold)} SET checkpoint_at = now(), checkpoint_credits = %(b_credits)s,
+            checkpoint = %(b_checkpoint)s::jsonb,
+            expires_at = GREATEST(expires_at, now() + make_interval(secs => %(b_ttl)s::float8))
+        FROM async_commit WHERE id = %(b_hold)s RETURNING id
+    """  # noqa: S608
 
 
 def settle_cte(

@@ -10,7 +10,13 @@ from billing.models import LedgerEntry
 from billing.selectors import sentences_capped
 from gateway.models import Generation
 
-SETTLED = (Generation.Status.SUCCESS, Generation.Status.CANCELLED)
+# every one of these charged through a ledger entry (an interrupted stream's is the
+# sweeper's charge of its last checkpoint)
+SETTLED = (
+    Generation.Status.SUCCESS,
+    Generation.Status.CANCELLED,
+    Generation.Status.INTERRUPTED,
+)
 
 
 def generation_count() -> int:
@@ -20,7 +26,7 @@ def generation_count() -> int:
 def generation_ledger_breaches(*, limit: int = 100) -> list[str]:
     """Every breach of the one-entry-per-settled-Generation invariant, as sentences.
 
-    - a settled Generation (success or cancelled) points to a ledger entry;
+    - a settled Generation (success, cancelled or interrupted) points to a ledger entry;
     - the entry a Generation points to is the usage entry whose reference is its request id,
       on its user's account, for exactly ``-cost`` credits (usage entries are unique per
       reference, so it is the only one);

@@ -9,6 +9,8 @@ class Generation(models.Model):
         SUCCESS = "success"
         ERROR = "error"
         CANCELLED = "cancelled"
+        # the worker died mid-stream; the sweeper charged the stream's last checkpoint
+        INTERRUPTED = "interrupted"
 
     request_id = models.CharField(max_length=64)
     # user and api_key are indexed with -created_at (Meta.indexes), which serves lookups by
@@ -90,3 +92,16 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"key {self.api_key_id} minute {self.window}: {self.count}"
+
+
+class SweepRun(models.Model):
+    """The last run of the holds sweeper (one row, id 1), so readiness checks can report its
+    age without asking the scheduler."""
+
+    ran_at = models.DateTimeField()
+    released = models.PositiveIntegerField(default=0, help_text="Holds released uncharged.")
+    interrupted = models.PositiveIntegerField(default=0, help_text="Interrupted records written.")
+    charged = models.BigIntegerField(default=0, help_text="Credits charged from checkpoints.")
+
+    def __str__(self) -> str:
+        return f"sweep at {self.ran_at.isoformat()}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from gateway.models import Generation
+from django.utils import timezone
+
+from gateway.models import Generation, SweepRun
 
 
 def generation_get(*, request_id: str, user_id: int) -> Generation | None:
@@ -43,3 +46,11 @@ def generation_detail(generation: Generation) -> dict[str, Any]:
         "attempts": g.attempts,
         "api_key": g.api_key.display if g.api_key_id and g.api_key else None,
     }
+
+
+def sweep_age_seconds(*, now: dt.datetime | None = None) -> float | None:
+    """Seconds since the holds sweeper last ran, or None if it never did (for /readyz)."""
+    ran_at = SweepRun.objects.filter(pk=1).values_list("ran_at", flat=True).first()
+    if ran_at is None:
+        return None
+    return ((now or timezone.now()) - ran_at).total_seconds()

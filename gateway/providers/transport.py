@@ -4,8 +4,10 @@
 One pool of idle connections per (scheme, host, port), shared by every thread and greenlet
 of the process; no cookies, no redirects, no proxies from the environment, no content
 encoding (``Accept-Encoding: identity``), a connect timeout and a read timeout on every
-call. A connection goes back to its pool only when its response was read to the end and
-the upstream did not ask to close it.
+call. Inside ``deadline_scope`` a call also ends at the request's total deadline: every
+read waits no longer than what is left of it, and a call that reaches it raises
+``DeadlineExceeded``. A connection goes back to its pool only when its response was read to
+the end and the upstream did not ask to close it.
 
 ``http.client`` directly rather than urllib3 (whose ``HTTPConnection`` subclasses it): the
 gateway uses none of what urllib3 adds per call (retry and timeout objects, header dicts,
@@ -16,20 +18,61 @@ content decoding, redirect handling), and bench/micro.py measured the upstream c
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import http.client
 import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Iterator
 from functools import cache
 from typing import Final
 from urllib.parse import urlsplit
+
+from gateway.providers.base import ProviderError
 
 # Failures of the transport (refused, reset, timed out, a broken status line or body).
 TransportError: Final = (http.client.HTTPException, OSError)
 
 IDLE_SECONDS: Final = 30.0  # an idle connection older than this is closed, not reused
 MAX_IDLE_PER_HOST: Final = 1024
+
+# (monotonic time, total seconds) of the current request's deadline; per thread/greenlet.
+_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "upstream_deadline", default=None
+)
+
+
+class DeadlineExceeded(ProviderError):
+    """The request's total deadline passed during an upstream call. Not retryable: another
+    route would have no time left either."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request reached its deadline of {seconds:g} s", retryable=False)
+
+
+@contextlib.contextmanager
+def deadline_scope(*, started: float, seconds: float) -> Iterator[None]:
+    """Upstream calls made inside end ``seconds`` after ``started`` (``time.monotonic()``)."""
+    token = _deadline.set((started + seconds, seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _time_left(deadline: tuple[float, float] | None, timeout: float) -> float:
+    """``timeout``, or less if the deadline is nearer; raises DeadlineExceeded once it passed."""
+    if deadline is None:
+        return timeout
+    left = deadline[0] - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded(deadline[1])
+    return min(timeout, left)
+
+
+def _deadline_passed(deadline: tuple[float, float] | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline[0]
 
 
 class Response:
@@ -38,22 +81,58 @@ class Response:
     its pool) and ``close`` (callable from any thread or greenlet: shuts the socket down, so
     a blocked read ends at once and the upstream sees the client leave)."""
 
-    __slots__ = ("_conn", "_pool", "_raw", "_read_all", "sock", "status")
+    __slots__ = (
+        "_conn",
+        "_deadline",
+        "_pool",
+        "_raw",
+        "_read_all",
+        "_read_timeout",
+        "sock",
+        "status",
+    )
 
     def __init__(
-        self, pool: _Pool, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse
+        self,
+        pool: _Pool,
+        conn: http.client.HTTPConnection,
+        raw: http.client.HTTPResponse,
+        deadline: tuple[float, float] | None = None,
+        read_timeout: float = 0.0,
     ) -> None:
         self._pool, self._conn, self._raw = pool, conn, raw
         self.sock: socket.socket | None = conn.sock
         self.status = raw.status
         self._read_all: bytes | None = None
+        self._deadline, self._read_timeout = deadline, read_timeout
 
     @property
     def data(self) -> bytes:
         if self._read_all is None:
-            self._read_all = self._raw.read()
+            self._read_all = self._raw.read() if self._deadline is None else self._read_by()
             self.release()
         return self._read_all
+
+    def _read_by(self) -> bytes:
+        """The whole body, read by the deadline (each read waits no longer than what is
+        left, so an upstream trickling bytes cannot stretch it)."""
+        pieces: list[bytes] = []
+        try:
+            while True:
+                if self.sock is not None:
+                    self.sock.settimeout(_time_left(self._deadline, self._read_timeout))
+                piece = self._raw.read1(65536)
+                if not piece:
+                    return b"".join(pieces)
+                pieces.append(piece)
+        except TimeoutError as exc:
+            self.close()
+            if _deadline_passed(self._deadline):
+                raise DeadlineExceeded(self._deadline[1]) from exc  # type: ignore[index]
+            raise
+        except DeadlineExceeded:
+            self.close()
+            raise
 
     def read1(self, size: int) -> bytes:
         return self._raw.read1(size)
@@ -174,19 +253,27 @@ def post(
 ) -> Response:
     """POST ``body`` and read the status line and headers. A reused connection that the
     upstream closed while it sat idle fails before any response byte: that one attempt is
-    repeated once on a new connection. Raises ConnectFailed, or one of TransportError."""
+    repeated once on a new connection. Raises ConnectFailed, DeadlineExceeded (inside
+    ``deadline_scope``), or one of TransportError."""
     pool, target = _pool_for(url)
+    deadline = _deadline.get()
+    timeout = _time_left(deadline, read_timeout)
     conn = pool.get()
     while True:
         reused = conn is not None
         if conn is None:
+            timeout = _time_left(deadline, read_timeout)
             try:
-                conn = pool.new(connect_timeout, read_timeout)
+                conn = pool.new(_time_left(deadline, connect_timeout), timeout)
+            except TimeoutError as exc:
+                if _deadline_passed(deadline):
+                    raise DeadlineExceeded(deadline[1]) from exc  # type: ignore[index]
+                raise ConnectFailed(str(exc)) from exc
             except OSError as exc:
                 raise ConnectFailed(str(exc)) from exc
         else:
             assert conn.sock is not None
-            conn.sock.settimeout(read_timeout)
+            conn.sock.settimeout(timeout)
         try:
             conn.request("POST", target, body=body, headers=headers)
             raw = conn.getresponse()
@@ -196,10 +283,15 @@ def post(
                 raise
             conn = None
             continue
+        except TimeoutError as exc:
+            conn.close()
+            if _deadline_passed(deadline):
+                raise DeadlineExceeded(deadline[1]) from exc  # type: ignore[index]
+            raise
         except BaseException:
             conn.close()
             raise
-        return Response(pool, conn, raw)
+        return Response(pool, conn, raw, deadline, read_timeout)
 
 
 def pools_clear() -> None:

@@ -1,4 +1,4 @@
-"""The holds sweeper (billing.tasks.holds_sweep): a hold whose request died is released
+"""The holds sweeper (gateway.tasks.holds_sweep): a hold whose request died is released
 exactly once, however often the sweeper runs and however it races a late settle."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from billing import tasks
 from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
-from billing.services import HoldRef, credits_settle, holds_sweep
+from billing.services import HoldRef, credits_settle
 from config.celery import app as celery_app
+from gateway import tasks
+from gateway.sweeper import holds_sweep
 from tests.billing.conftest import account_row, key_spend_row
 
 LATE = "after its hold was released"
@@ -29,9 +30,9 @@ def expire(*holds: HoldRef) -> None:
 
 
 def test_the_task_is_registered_and_scheduled():
-    assert "billing.tasks.holds_sweep" in celery_app.tasks
+    assert "gateway.tasks.holds_sweep" in celery_app.tasks
     schedule = {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "billing.tasks.holds_sweep" in schedule
+    assert "gateway.tasks.holds_sweep" in schedule
 
 
 def test_task_releases_an_expired_hold_exactly_once(make_account, reserve, caplog):
@@ -42,8 +43,8 @@ def test_task_releases_an_expired_hold_exactly_once(make_account, reserve, caplo
     expire(dead)
     assert account_row(account) == (10_000, 3_500)
     # when the scheduled task runs
-    with caplog.at_level(logging.WARNING, logger="billing.services"):
-        released = tasks.holds_sweep.delay().get()
+    with caplog.at_level(logging.WARNING, logger="gateway.sweeper"):
+        released = tasks.holds_sweep.delay().get()["released"]
     # then only the dead hold is released: balance unchanged, held and KeySpend back
     assert released == 1
     assert account_row(account) == (10_000, 1_000)
@@ -52,7 +53,7 @@ def test_task_releases_an_expired_hold_exactly_once(make_account, reserve, caplo
     assert not LedgerEntry.objects.filter(kind="usage").exists()
     assert any(dead.request_id in r.getMessage() for r in caplog.records)
     # and a second run finds nothing more to release
-    assert tasks.holds_sweep.delay().get() == 0
+    assert tasks.holds_sweep.delay().get()["released"] == 0
     assert account_row(account) == (10_000, 1_000)
     assert key_spend_row(account) == (0, 1_000)
     assert ledger_breaches() == []
@@ -61,8 +62,8 @@ def test_task_releases_an_expired_hold_exactly_once(make_account, reserve, caplo
 def test_sweep_leaves_unexpired_holds(make_account, reserve):
     account = make_account(10_000)
     reserve(account, 1_000, ttl_seconds=60)
-    assert holds_sweep() == 0
-    assert holds_sweep(now=timezone.now() + dt.timedelta(seconds=61)) == 1
+    assert holds_sweep().released == 0
+    assert holds_sweep(now=timezone.now() + dt.timedelta(seconds=61)).released == 1
     assert account_row(account) == (10_000, 0)
 
 
@@ -71,7 +72,7 @@ def test_late_settle_after_the_sweep_charges_once(make_account, reserve, caplog)
     account = make_account(10_000, monthly_limit=50_000)
     hold = reserve(account, 2_500)
     expire(hold)
-    assert holds_sweep() == 1
+    assert holds_sweep().released == 1
     # when the request finally settles at 700 credits
     with caplog.at_level(logging.WARNING, logger="billing.services"):
         entry = credits_settle(hold=hold, cost=700)
@@ -80,7 +81,7 @@ def test_late_settle_after_the_sweep_charges_once(make_account, reserve, caplog)
     assert account_row(account) == (9_300, 0)
     assert key_spend_row(account) == (700, 0)
     assert any(LATE in r.getMessage() for r in caplog.records)
-    assert holds_sweep() == 0
+    assert holds_sweep().released == 0
     assert ledger_breaches() == []
 
 
@@ -106,7 +107,7 @@ def test_settle_before_the_sweep_leaves_nothing_to_sweep(make_account, reserve):
     hold = reserve(account, 2_500)
     expire(hold)
     credits_settle(hold=hold, cost=700)
-    assert holds_sweep() == 0
+    assert holds_sweep().released == 0
     assert account_row(account) == (9_300, 0)
     assert key_spend_row(account) == (700, 0)
 
@@ -127,7 +128,7 @@ def test_sweeper_racing_late_settles_never_double_releases(
     def sweep() -> None:
         try:
             barrier.wait()
-            swept.append(holds_sweep())
+            swept.append(holds_sweep().released)
         except BaseException as exc:
             errors.append(exc)
         finally:
