@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import apikey_revoke, apikey_update
+from accounts.services import apikey_revoke, apikey_touch, apikey_update
 from billing.models import Hold
 from gateway import auth
 from gateway.models import Generation
@@ -261,3 +261,81 @@ def test_a_billed_request_with_a_cached_key_is_two_statements(
     assert 'INSERT INTO "billing_hold"' in statements[0]
     assert 'DELETE FROM "billing_hold"' in statements[1]
     assert 'INSERT INTO "gateway_generation"' in statements[1]
+
+
+# --- a change by any path: the revision trigger (accounts/migrations/0003) -----------------
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "param"),
+    [
+        ({"monthly_limit": 0}, 402, "key_limit_exceeded", None),
+        ({"allowed_models": ["other"]}, 403, "model_not_allowed", "model"),
+        ({"allowed_ips": ["10.0.0.0/8"]}, 403, "ip_not_allowed", None),
+    ],
+    ids=["monthly_limit", "allowed_models", "allowed_ips"],
+)
+def test_a_key_changed_by_a_raw_update_is_refused_on_its_next_request(
+    api: ApiClient,
+    account: Account,
+    upstream: FakeUpstream,
+    change: dict[str, Any],
+    status: int,
+    code: str,
+    param: str | None,
+) -> None:
+    # given a key cached by a served request
+    spent = served(api, account)
+    upstream.requests.clear()
+    # when it is changed by a plain QuerySet.update(), which no service wraps
+    ApiKey.objects.filter(pk=account.key.pk).update(**change)
+    # then its next 30 requests are all refused, and nothing more is charged or sent
+    answers = [api.post(URL, chat_body(max_tokens=20), account=account) for _ in range(30)]
+    for resp in answers:
+        assert_error(resp, status, code, param=param)
+    assert upstream.requests == []
+    assert account.balance() == START - spent and account.held() == 0
+    assert Generation.objects.filter(api_key=account.key).count() == 1
+
+
+def revision(account: Account) -> int:
+    return ApiKey.objects.values_list("revision", flat=True).get(pk=account.key.pk)
+
+
+def test_the_revision_moves_once_per_change_by_any_path(account: Account) -> None:
+    key = ApiKey.objects.get(pk=account.key.pk)
+    assert revision(account) == 0
+    # a raw update of a column: one bump, from the trigger
+    ApiKey.objects.filter(pk=key.pk).update(name="raw")
+    assert revision(account) == 1
+    # an update that changes nothing: no bump
+    ApiKey.objects.filter(pk=key.pk).update(name="raw")
+    assert revision(account) == 1
+    # a service that bumps it itself: still one bump, not two
+    key.monthly_limit = 5_000
+    apikey_update(api_key=key, changed=["monthly_limit"])
+    assert key.revision == revision(account) == 2
+    # save(): one bump
+    key.name = "saved"
+    key.save()
+    assert key.revision == revision(account) == 3
+    # use of the key (last_used_at): no bump, so a cached copy stays valid
+    key.last_used_at = None
+    apikey_touch(api_key=key)
+    assert key.last_used_at is not None and revision(account) == 3
+    apikey_revoke(api_key=key)
+    assert key.revision == revision(account) == 4
+
+
+def test_use_of_a_cached_key_does_not_make_it_stale(
+    api: ApiClient, account: Account, reads: list[str]
+) -> None:
+    """apikey_touch writes last_used_at (at most once a minute): the trigger ignores it, so
+    the cached copy keeps confirming."""
+    ApiKey.objects.filter(pk=account.key.pk).update(last_used_at=None)
+    served(api, account)  # read, cached, and touched
+    assert ApiKey.objects.get(pk=account.key.pk).last_used_at is not None
+    served(api, account)
+    served(api, account)
+    assert reads == [account.key.prefix]  # one read for three requests
+    assert revision(account) == 0
