@@ -33,4 +33,4 @@ class GenerationAdmin(ReadOnlyAdmin):
 
 @admin.register(RateCounter)
 class RateCounterAdmin(ReadOnlyAdmin):
-    list_display = ["api_key_id", "window", "count"]
+    list_display = ["api_key_id", "tat"]

@@ -77,21 +77,16 @@ class Generation(models.Model):
 
 
 class RateCounter(models.Model):
-    """Requests of one key in one minute, for when no Redis is configured."""
+    """One key's rate-limit state when no Redis is configured (gateway.ratelimit, GCRA):
+    changed only by a conditional UPDATE of this row."""
 
-    api_key_id = models.BigIntegerField()
-    window = models.BigIntegerField(help_text="Unix minute.")
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["api_key_id", "window"], name="ratecounter_unique_window"
-            )
-        ]
+    api_key_id = models.BigIntegerField(unique=True)
+    tat = models.BigIntegerField(
+        default=0, help_text="Theoretical arrival time of the next request, Unix microseconds."
+    )
 
     def __str__(self) -> str:
-        return f"key {self.api_key_id} minute {self.window}: {self.count}"
+        return f"key {self.api_key_id}: next at {self.tat / 1_000_000:.3f}"
 
 
 class SweepRun(models.Model):

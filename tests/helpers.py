@@ -12,6 +12,7 @@ from django.conf import settings
 
 from billing.models import Hold, KeySpend, LedgerEntry
 from billing.selectors import ledger_breaches
+from gateway import ratelimit
 from gateway.models import RateCounter
 from tests.conftest import Account
 from tests.fakes.upstream import reply_text, usage_for
@@ -83,10 +84,11 @@ def assert_not_charged(account: Account, balance: int) -> None:
 
 
 def rate_counters_clear(key_id: int) -> None:
-    """Forget this key's request counts (Redis outlives the test database)."""
+    """Forget this key's rate-limit state (Redis outlives the test database, and key ids
+    repeat from one test database to the next), here and in this process's fallback."""
     RateCounter.objects.filter(api_key_id=key_id).delete()
+    ratelimit._local.pop(key_id, None)
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        for name in client.scan_iter(f"rl:{key_id}:*"):
-            client.delete(name)
+        client.delete(ratelimit.state_name(key_id))
         client.close()

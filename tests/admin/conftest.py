@@ -93,5 +93,5 @@ def customer(db: None, registry: Registry) -> Customer:
         latency_ms=42,
     )
     Group.objects.create(name="support")
-    RateCounter.objects.create(api_key_id=created.api_key.pk, window=1, count=3)
+    RateCounter.objects.create(api_key_id=created.api_key.pk, tat=1_700_000_000_000_000)
     return Customer(user=user, key=created.api_key, secret=created.secret)
