@@ -1,10 +1,24 @@
-"""The one domain error type. Every app raises it; one DRF exception handler
-(:func:`gateway.errors.exception_handler`) renders it in the calling surface's shape."""
+"""The domain error types. Billing, accounts and tasks raise :class:`DomainError` (a code,
+a message, the parameter at fault) without knowing about HTTP; the API's one mapping
+(``gateway.errors.DOMAIN_STATUS``) gives each code its status. :class:`ApiError` is a
+DomainError that already carries its status. One DRF exception handler
+(:func:`gateway.errors.exception_handler`) renders both in the calling surface's shape."""
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
+class DomainError(Exception):
+    """A failure the caller can act on: stable machine ``code``, human ``message``, and
+    the request parameter at fault (``param``), if any."""
+
+    def __init__(self, code: str, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+class ApiError(DomainError):
     """A client-visible failure: HTTP status, stable machine code, human message, and the
     request parameter at fault (if any)."""
 
@@ -20,11 +34,8 @@ class ApiError(Exception):
         error_type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(code, message, param=param)
         self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
         self.headers = headers or {}
         if error_type:
             self.error_type = error_type

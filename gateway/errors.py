@@ -13,7 +13,7 @@ from django.db import OperationalError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 
-from config.errors import ApiError
+from config.errors import ApiError, DomainError
 from gateway.services import pool_timed_out
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,26 @@ _ANTHROPIC_TYPES = {
     502: "api_error",
     503: "overloaded_error",
 }
+
+
+# The HTTP status of each code a domain error (raised without HTTP: billing, the webhook,
+# Celery tasks) may carry; an unlisted code is a 400.
+DOMAIN_STATUS = {
+    "insufficient_credits": 402,
+    "key_limit_exceeded": 402,
+    "card_declined": 402,
+    "account_suspended": 403,
+    "not_found": 404,
+    "payments_not_configured": 503,
+    "payment_provider_error": 502,
+}
+
+
+def api_error_of(exc: DomainError) -> ApiError:
+    """The ApiError a domain error answers as (an ApiError is one already)."""
+    if isinstance(exc, ApiError):
+        return exc
+    return ApiError(DOMAIN_STATUS.get(exc.code, 400), exc.code, exc.message, param=exc.param)
 
 
 def error_body(err: ApiError, *, surface: str = "openai") -> dict[str, Any]:
@@ -95,7 +115,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
             "The gateway is at capacity; retry shortly",
             headers={"Retry-After": "1"},
         )
-    err = exc if isinstance(exc, ApiError) else _from_drf(exc)
+    err = api_error_of(exc) if isinstance(exc, DomainError) else _from_drf(exc)
     if err is None:
         request = context.get("request")
         request_id = getattr(getattr(request, "_request", request), "request_id", "")

@@ -205,6 +205,26 @@ BILLING_HOLD_TTL_SECONDS = env.float("BILLING_HOLD_TTL_SECONDS", default=300.0)
 # worker: the sweeper charges the checkpoint and records the request as interrupted.
 BILLING_HOLD_STALE_SECONDS = env.float("BILLING_HOLD_STALE_SECONDS", default=30.0)
 
+# --- Payments (Stripe) --------------------------------------------------------------------------
+# Without STRIPE_SECRET_KEY the credits page says payments are not configured.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Replaces https://api.stripe.com when set (a local Stripe stand-in, in tests).
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+# A custom top-up, whole USD, at the base rate (1,000,000 credits per USD).
+BILLING_TOPUP_MIN_USD = env.int("BILLING_TOPUP_MIN_USD", default=5)
+BILLING_TOPUP_MAX_USD = env.int("BILLING_TOPUP_MAX_USD", default=10_000)
+# Auto-recharge: at most one attempt per account in this many seconds; this many declines
+# in a row turn it off.
+BILLING_RECHARGE_MIN_INTERVAL_SECONDS = env.int(
+    "BILLING_RECHARGE_MIN_INTERVAL_SECONDS", default=600
+)
+BILLING_RECHARGE_MAX_DECLINES = env.int("BILLING_RECHARGE_MAX_DECLINES", default=3)
+# Tiers by lifetime purchases in USD (an admin may set one instead).
+BILLING_TIER_BUILDER_USD = env.int("BILLING_TIER_BUILDER_USD", default=100)
+BILLING_TIER_ENTERPRISE_USD = env.int("BILLING_TIER_ENTERPRISE_USD", default=5_000)
+
 # --- Gateway ------------------------------------------------------------------------------------
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=300.0)
