@@ -109,11 +109,13 @@ def checkpoint_statement(
 def _checkpoint_sql() -> str:
     return f"""
         WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
-        UPDATE {_t(Hold)} SET checkpoint_at = now(), checkpoint_credits = %(b_credits)s,
-            checkpoint = %(b_checkpoint)s::jsonb,
-            expires_at = GREATEST(expires_at, now() + make_interval(secs => %(b_ttl)s::float8))
+        UPDATE {_t(Hold)} SET checkpoint_at = statement_timestamp(),
+            checkpoint_credits = %(b_credits)s, checkpoint = %(b_checkpoint)s::jsonb,
+            expires_at = GREATEST(
+                expires_at, statement_timestamp() + make_interval(secs => %(b_ttl)s::float8)
+            )
         FROM async_commit WHERE id = %(b_hold)s RETURNING id
-    """  # noqa: S608
+    """  # noqa: S608 - statement_timestamp(): the time of this write even inside a transaction
 
 
 def settle_cte(
