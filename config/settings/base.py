@@ -212,6 +212,8 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 # Replaces https://api.stripe.com when set (a local Stripe stand-in, in tests).
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+# Where Checkout's pages are: the credits page's CSP lets its forms go on there.
+STRIPE_CHECKOUT_ORIGIN = env("STRIPE_CHECKOUT_ORIGIN", default="https://checkout.stripe.com")
 # A custom top-up, whole USD, at the base rate (1,000,000 credits per USD).
 BILLING_TOPUP_MIN_USD = env.int("BILLING_TOPUP_MIN_USD", default=5)
 BILLING_TOPUP_MAX_USD = env.int("BILLING_TOPUP_MAX_USD", default=10_000)

@@ -18,3 +18,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+
+# No silent SQLite fallback: the database is named explicitly (ImproperlyConfigured if not).
+env("DATABASE_URL")
+# Payments are on once a Stripe key is set (or PAYMENTS_ENABLED says so); then both Stripe
+# secrets are required, so a half-configured webhook can never accept unsigned events.
+PAYMENTS_ENABLED = env.bool("PAYMENTS_ENABLED", default=bool(env("STRIPE_SECRET_KEY", default="")))
+if PAYMENTS_ENABLED:
+    STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+    STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")

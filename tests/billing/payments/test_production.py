@@ -1,0 +1,86 @@
+"""Production settings fail closed, and the Procfile prepares what the web process needs.
+Each settings case imports ``config.settings.production`` in a fresh interpreter, as the
+web process would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = {
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "DJANGO_ALLOWED_HOSTS": "api.example.com",
+    "DATABASE_URL": "postgres://u@127.0.0.1:5432/db",
+}
+PRINT = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER, "
+    "bool(s.STRIPE_WEBHOOK_SECRET))"
+)
+
+
+def start(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "STRIPE_", "DATABASE_", "PAYMENTS_"))
+    }
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", PRINT],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_database_url_is_required() -> None:
+    result = start(**{k: v for k, v in BASE.items() if k != "DATABASE_URL"})
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "payments",
+    [
+        {"STRIPE_SECRET_KEY": "sk_live_x"},
+        {"PAYMENTS_ENABLED": "true"},
+        {"PAYMENTS_ENABLED": "true", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+    ],
+)
+def test_stripe_secrets_are_required_once_payments_are_on(payments: dict[str, str]) -> None:
+    result = start(**BASE, **payments)
+    assert result.returncode != 0
+    assert "STRIPE_" in result.stderr
+
+
+def test_configured_production_redirects_to_https_with_hsts() -> None:
+    result = start(**BASE, STRIPE_SECRET_KEY="sk_live_x", STRIPE_WEBHOOK_SECRET="whsec_x")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "31536000",
+        "('HTTP_X_FORWARDED_PROTO',",
+        "'https')",
+        "True",
+    ]
+    # payments off: no Stripe secret needed
+    assert start(**BASE).returncode == 0
+
+
+def test_the_release_step_migrates_and_collects_static_and_beat_makes_its_folder() -> None:
+    lines = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    release = lines["release"]
+    assert "manage.py migrate --noinput" in release
+    assert "manage.py collectstatic --noinput" in release
+    assert "&&" in release  # collectstatic runs only after the migrations succeeded
+    assert lines["beat"].strip().startswith("mkdir -p var &&")
