@@ -31,7 +31,7 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
         if not k.startswith(("DJANGO_", "STRIPE_", "DATABASE_", "PAYMENTS_"))
     }
     clean.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
-    return subprocess.run(  # noqa: S603 - our own interpreter and code
+    return subprocess.run(
         [sys.executable, "-c", PRINT],
         cwd=ROOT,
         env=clean,
