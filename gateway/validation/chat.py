@@ -39,7 +39,7 @@ _NUMBERS: dict[str, tuple[type, float | None, bool, float | None, bool]] = {
     "seed": (int, None, True, None, True),
     "n": (int, 1, True, 1, True),
 }
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 
 
@@ -118,8 +118,7 @@ def _check_messages(messages: Any) -> None:
         at = f"messages[{i}]"
         if not isinstance(message, dict):
             raise invalid(at, "each message must be an object")
-        if message.get("role") not in _ROLES:
-            raise invalid(f"{at}.role", f"{at}.role must be one of " + ", ".join(sorted(_ROLES)))
+        expect_choice(message.get("role"), f"{at}.role", _ROLES)
         content_check(message.get("content"), f"{at}.content")
         if message.get("name") is not None:
             expect_str(message["name"], f"{at}.name", identifier=True)

@@ -1,0 +1,34 @@
+"""The fuzz suite's world: the input-shape tests' three models, and an account funded well
+beyond any hold a generated request can ask for."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.models import Provider
+from tests.conftest import AccountFactory, ModelFactory
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.upstream import FakeUpstream
+from tests.validation.conftest import CLAUDE, EMBED, GPT, World
+
+FUZZ_CREDITS = 10**12
+
+
+@pytest.fixture
+def fuzz_world(
+    make_model: ModelFactory,
+    make_account: AccountFactory,
+    upstream: FakeUpstream,
+    anthropic_provider: Provider,
+    anthropic_upstream: FakeAnthropic,
+) -> World:
+    make_model(GPT, upstream_models=("echo",), prompt="20", completion="55")
+    make_model(CLAUDE, upstream_models=("claude",), route_provider=anthropic_provider)
+    make_model(
+        EMBED,
+        upstream_models=("embed-small",),
+        prompt="50",
+        completion="0",
+        output_modalities=["embeddings"],
+    )
+    return World(make_account(FUZZ_CREDITS), upstream, anthropic_upstream)
