@@ -62,7 +62,12 @@ def test_an_explicit_secret_key_wins() -> None:
 
 
 def test_production_requires_its_secret_key() -> None:
-    out = django_run("config.settings.production", "", DJANGO_ALLOWED_HOSTS="api.example.com")
+    out = django_run(
+        "config.settings.production",
+        "",
+        DJANGO_ALLOWED_HOSTS="api.example.com",
+        DATABASE_URL="sqlite:///unused.sqlite3",
+    )
     assert out.returncode != 0
     assert "DJANGO_SECRET_KEY" in out.stderr
 
@@ -83,6 +88,7 @@ print("Content-Security-Policy" in tls)
         code,
         DJANGO_SECRET_KEY="production-test-key",
         DJANGO_ALLOWED_HOSTS="api.example.com",
+        DATABASE_URL="sqlite:///unused.sqlite3",  # no query is made
     )
     assert out.returncode == 0, out.stderr
     plain, tls, csp = out.stdout.splitlines()
