@@ -128,7 +128,8 @@ class Hold(models.Model):
     Its owner sets ``expires_at``: a request's outlives the request's deadline, a media
     task's lasts as long as the task may run. A stream (``is_streamed``) also checkpoints
     what it has delivered on the row (``checkpoint_at``, ``checkpoint_credits`` and the
-    record the sweeper would write, ``checkpoint``) at least every couple of seconds, which
+    record the sweeper would write, ``checkpoint``): at most 2 s behind what it delivered,
+    and at least every ``BILLING_HOLD_STALE_SECONDS / 3`` while it lives. Each checkpoint
     renews the hold; a stream's hold whose last checkpoint (or creation, if none) is older
     than ``BILLING_HOLD_STALE_SECONDS`` belongs to a dead worker. Every other hold is dead
     only once expired."""

@@ -59,7 +59,6 @@ class Checkpointer:
         self.dirty = False  # delivered since the last write
         self.enabled = bool(admission.hold.id)  # a free request holds nothing
         self.idle_every = max(EVERY_SECONDS, settings.BILLING_HOLD_STALE_SECONDS / 3)
-        self.written = 0
         self._prompt_tokens: int | None = None
 
     def delivered(self) -> None:
@@ -100,7 +99,6 @@ class Checkpointer:
         finally:
             if not connection.in_atomic_block:
                 connection.close()  # back to the pool: a stream holds no connection
-        self.written += 1
         self.last, self.dirty = time.monotonic(), False
 
     def usage(self, tally: Tally) -> Usage:
