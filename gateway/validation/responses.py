@@ -12,6 +12,7 @@ from gateway.validation.routing_fields import routing_fields_validate
 from gateway.validation.shapes import (
     expect_bool,
     expect_choice,
+    expect_int,
     expect_list,
     expect_object,
     expect_str,
@@ -88,6 +89,8 @@ def _check_tools(body: dict[str, Any]) -> None:
 
 
 def _check_options(body: dict[str, Any]) -> None:
+    if body.get("max_output_tokens") is not None:
+        expect_int(body["max_output_tokens"], "max_output_tokens", low=1)
     if body.get("instructions") is not None:
         expect_str(body["instructions"], "instructions")
     if body.get("text") is not None:

@@ -11,7 +11,8 @@ fault is injected, so:
 - every error is JSON in its surface's shape (Anthropic's on /messages and its
   count_tokens, OpenAI's elsewhere, unknown paths included);
 - no 4xx charged anything: no usage ledger entry and no charged record carries its request
-  id; at the end no hold is open and the ledger invariants hold.
+  id, and every usage entry belongs to a 2xx answer; at the end no hold is open and the
+  ledger invariants hold.
 
 A one-line summary (requests, status histogram, seconds) is printed.
 """
@@ -115,6 +116,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     session = requests.Session()
     statuses: Counter[int] = Counter()
     refused_ids: set[str] = set()
+    answered_ids: set[str] = set()
     crashes: list[str] = []
     bad_shapes: list[str] = []
     unroutable = 0  # 503 no_route_available: provider preferences that leave no route
@@ -125,6 +127,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
         resp = send(session, live_server.url, fuzz)
         statuses[resp.status_code] += 1
         if resp.status_code < 400:
+            answered_ids.add(resp.headers.get("X-Request-Id", ""))
             continue
         problem = shape_problem(fuzz, resp)
         if problem:
@@ -149,11 +152,14 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     assert bad_shapes == [], f"{len(bad_shapes)} bad error bodies:\n" + "\n".join(bad_shapes[:5])
     # and nothing refused was charged, no hold is left open, the ledger agrees
     usage = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE)
+    refused = sum(n for s, n in statuses.items() if 400 <= s < 500)
+    assert len(refused_ids) == refused  # every 4xx carried its request id
     assert usage.filter(reference__in=refused_ids).count() == 0
+    assert set(usage.values_list("reference", flat=True)) <= answered_ids
     assert Generation.objects.filter(request_id__in=refused_ids, cost__gt=0).count() == 0
     assert Hold.objects.count() == 0
     assert account.held() == 0
     charged = sum(g.cost for g in Generation.objects.all())
     assert -sum(e.amount for e in usage) == charged
     assert ledger_breaches() == []
-    assert statuses[200] > 0 and sum(n for s, n in statuses.items() if 400 <= s < 500) > 0
+    assert statuses[200] > 0 and refused > 0

@@ -36,6 +36,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("instructions 5", lambda m: body(m, instructions=5), "instructions"),
     ("text.format 'json'", lambda m: body(m, text={"format": "json"}), "text.format"),
     ("metadata []", lambda m: body(m, metadata=[]), "metadata"),
+    ("max_output_tokens '8'", lambda m: body(m, max_output_tokens="8"), "max_output_tokens"),
     (
         "function_call name 5",
         lambda m: body(m, input=[{"type": "function_call", "call_id": "c", "name": 5}]),
