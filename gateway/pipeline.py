@@ -238,7 +238,7 @@ def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
             _outcome_answered(admission, outcome, result)
             cost = cost_compute(usage=outcome.usage, prices=candidate.model.prices)
     except BaseException:
-        _close_unexpected(admission, outcome)
+        close_unexpected(admission, outcome)
         raise
     outcome.latency_ms = _ms(admission.caller.started)
     if cost is None:
@@ -290,7 +290,7 @@ def _outcome_answered(admission: Admission, outcome: Outcome, result: Completion
     outcome.finish_reason = result.finish_reason
 
 
-def _close_unexpected(admission: Admission, outcome: Outcome) -> None:
+def close_unexpected(admission: Admission, outcome: Outcome) -> None:
     """Release the hold of a request that failed in an unforeseen way and record it."""
     log.exception("request %s failed unexpectedly; releasing its hold", admission.caller.request_id)
     outcome.latency_ms = _ms(admission.caller.started)

@@ -42,7 +42,6 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from billing.pricing import Usage, cost_compute
-from billing.services import credits_release
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.checkpoints import Checkpointer
@@ -51,6 +50,7 @@ from gateway.pipeline import (
     Admission,
     Candidate,
     attempts_iter,
+    close_unexpected,
     connection_release,
     dialect_for,
     failure_error,
@@ -236,7 +236,7 @@ def stream_open(admission: Admission) -> OpenStream:
             if not exc.retryable and exc.code != "provider_not_configured":
                 break
     except BaseException:
-        credits_release(hold=admission.hold)
+        close_unexpected(admission, outcome)
         raise
     err = failure_error(errors, admission)
     outcome.latency_ms = int((time.monotonic() - admission.caller.started) * 1000)

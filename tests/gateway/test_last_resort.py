@@ -12,7 +12,7 @@ import requests
 from django.test import Client
 
 from billing.models import Hold, LedgerEntry
-from gateway import apis, pipeline
+from gateway import apis, pipeline, streaming
 from gateway.middleware import ContentLengthMiddleware
 from gateway.models import Generation
 from tests.helpers import assert_not_charged, chat_body
@@ -128,7 +128,41 @@ def test_an_exception_after_the_hold_releases_it_and_records_the_request(
     assert_not_charged(account, balance)
     assert Hold.objects.count() == 0
     record = Generation.objects.get(request_id=resp["X-Request-Id"])
-    assert (record.status, record.http_status, record.error_code) == ("error", 500, "internal_error")
+    assert (record.status, record.http_status, record.error_code) == (
+        "error",
+        500,
+        "internal_error",
+    )
     assert record.cost == 0
     assert record.model == "test/echo"
     assert LedgerEntry.objects.filter(kind="usage").count() == 0
+
+
+def test_an_exception_opening_a_stream_releases_its_hold_and_records_it(
+    make_account: Any, make_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given recording an upstream attempt fails unexpectedly while a stream is opened
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug while opening a stream")
+
+    monkeypatch.setattr(streaming, "record_attempt", broken)
+    make_model()
+    account = make_account()
+    balance = account.balance()
+    client = Client(raise_request_exception=False)
+    resp = client.post(
+        "/v1/chat/completions",
+        data=chat_body(stream=True),
+        content_type="application/json",
+        **account.headers,
+    )
+    # then the client gets a JSON 500, nothing is charged, and the request is in the log
+    assert resp.status_code == 500
+    assert resp.json()["error"]["code"] == "internal_error"
+    assert_not_charged(account, balance)
+    record = Generation.objects.get(request_id=resp["X-Request-Id"])
+    assert (record.status, record.error_code, record.is_streamed) == (
+        "error",
+        "internal_error",
+        True,
+    )
