@@ -1,5 +1,5 @@
-"""The fuzz suite's world: the input-shape tests' three models, and an account funded well
-beyond any hold a generated request can ask for."""
+"""The fuzz suite's world: the input-shape tests' three models, two models whose upstreams
+always fail, and an account funded well beyond any hold a generated request can ask for."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from tests.fakes.upstream import FakeUpstream
 from tests.validation.conftest import CLAUDE, EMBED, GPT, World
 
 FUZZ_CREDITS = 10**12
+# Injected upstream faults: every route of these fails (HTTP 500, then a body that is not
+# JSON; Anthropic's 529 overloaded), so the client must get a JSON 502, and pay nothing.
+BROKEN_GPT, BROKEN_CLAUDE = "test/broken-gpt", "test/broken-claude"
 
 
 @pytest.fixture
@@ -24,6 +27,8 @@ def fuzz_world(
 ) -> World:
     make_model(GPT, upstream_models=("echo",), prompt="20", completion="55")
     make_model(CLAUDE, upstream_models=("claude",), route_provider=anthropic_provider)
+    make_model(BROKEN_GPT, upstream_models=("fail-500", "malformed"))
+    make_model(BROKEN_CLAUDE, upstream_models=("fail-529",), route_provider=anthropic_provider)
     make_model(
         EMBED,
         upstream_models=("embed-small",),

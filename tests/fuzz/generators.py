@@ -53,6 +53,7 @@ class FuzzRequest:
     mutations: list[str] = field(default_factory=list)
     has_provider: bool = False  # provider preferences may leave no route: 503 is documented
     chunked: bool = False  # sent with Transfer-Encoding: chunked
+    faulty: bool = False  # to a model whose upstreams fail: 502 provider_error is expected
 
     def describe(self) -> str:
         body = None if self.body is None else self.body[:2000]
@@ -191,11 +192,18 @@ CONTENT_TYPES = [
 class Generator:
     """Requests, one at a time, from a seeded RNG. ``auth`` is the valid key header."""
 
-    def __init__(self, seed: int, auth: dict[str, str], gpt: str, claude: str, embed: str):
+    def __init__(
+        self,
+        seed: int,
+        auth: dict[str, str],
+        models: tuple[str, str, str],
+        broken: tuple[str, ...] = (),
+    ):
         self.rng = random.Random(seed)
         self.auth = auth
-        self.models = (gpt, claude, embed)
-        self.bases = base_bodies(gpt, claude, embed)
+        self.models = models
+        self.broken = broken  # models whose every route fails: a 502 is expected of them
+        self.bases = base_bodies(*models)
 
     def _headers(self, log: list[str]) -> dict[str, str]:
         roll = self.rng.random()
@@ -237,6 +245,11 @@ class Generator:
             return self._get(prefix, log)
         endpoint = rng.choice(list(self.bases))
         body: Any = rng.choice(self.bases[endpoint])
+        faulty = bool(self.broken) and endpoint != "/embeddings" and rng.random() < 0.04
+        if faulty:
+            body = {**body, "model": rng.choice(self.broken)}
+            body.pop("models", None)
+            log.append(f"upstream fault: model {body['model']}")
         for _ in range(rng.choice((0, 1, 1, 1, 2, 2, 3))):
             body = mutate(body, rng, log)
         headers = self._headers(log)
@@ -246,7 +259,9 @@ class Generator:
         chunked = rng.random() < 0.03
         if chunked:
             log.append("chunked")
-        return FuzzRequest(method, prefix + endpoint, raw, headers, log, has_provider, chunked)
+        return FuzzRequest(
+            method, prefix + endpoint, raw, headers, log, has_provider, chunked, faulty
+        )
 
     def _serialise(self, body: Any, log: list[str]) -> bytes:
         rng = self.rng

@@ -3,11 +3,12 @@
 At least ``FUZZ_REQUESTS`` (default 5,000) requests from ``tests.fuzz.generators`` (seed
 ``FUZZ_SEED``, default fixed so CI is reproducible) go over real HTTP, on one keep-alive
 connection, to the live server, on /v1 and /api/v1, to a model behind the fake OpenAI
-upstream, one behind the fake Anthropic upstream and an embeddings model. No upstream
-fault is injected, so:
+upstream, one behind the fake Anthropic upstream and an embeddings model; about 4% go to
+a model whose upstreams always fail (the injected faults). Then:
 
-- no answer is >= 500, except 503 ``no_route_available`` for a request whose ``provider``
-  preferences leave no route (the documented answer);
+- no answer is >= 500, except 502 ``provider_error`` for an injected fault, and 503
+  ``no_route_available`` for a request whose ``provider`` preferences leave no route (the
+  documented answer);
 - every error is JSON in its surface's shape (Anthropic's on /messages and its
   count_tokens, OpenAI's elsewhere, unknown paths included);
 - no 4xx charged anything: no usage ledger entry and no charged record carries its request
@@ -32,6 +33,7 @@ from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway.models import Generation
 from tests.conftest import Account
+from tests.fuzz.conftest import BROKEN_CLAUDE, BROKEN_GPT
 from tests.fuzz.generators import BODY_LIMIT, FuzzRequest, Generator
 from tests.validation.conftest import CLAUDE, EMBED, GPT, World
 
@@ -109,7 +111,8 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     settings.GATEWAY_MAX_BODY_BYTES = BODY_LIMIT
     # given a funded account, three models and a generator of hostile requests
     account: Account = fuzz_world.account
-    generator = Generator(SEED, {"Authorization": f"Bearer {account.secret}"}, GPT, CLAUDE, EMBED)
+    auth = {"Authorization": f"Bearer {account.secret}"}
+    generator = Generator(SEED, auth, (GPT, CLAUDE, EMBED), (BROKEN_GPT, BROKEN_CLAUDE))
     nagle_off(
         live_server.thread.httpd.socket, fuzz_world.upstream.socket, fuzz_world.anthropic.socket
     )
@@ -120,6 +123,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     crashes: list[str] = []
     bad_shapes: list[str] = []
     unroutable = 0  # 503 no_route_available: provider preferences that leave no route
+    injected = 0  # 502 provider_error from a model whose upstreams always fail
     began = time.monotonic()
     # when every request is sent
     for _ in range(REQUESTS):
@@ -135,6 +139,8 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
         code = error_code(resp)
         if resp.status_code == 503 and code == "no_route_available" and fuzz.has_provider:
             unroutable += 1
+        elif resp.status_code == 502 and code == "provider_error" and fuzz.faulty:
+            injected += 1
         elif resp.status_code >= 500:
             crashes.append(f"{resp.status_code} {resp.text[:300]}\n    {fuzz.describe()}")
         if 400 <= resp.status_code < 500 and resp.headers.get("X-Request-Id"):
@@ -144,8 +150,9 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     with capsys.disabled():
         print(
             f"\nfuzz: {REQUESTS} requests (seed {SEED}) in {seconds:.1f} s; "
-            f"status {{{histogram}}} ({unroutable} of the 503s no_route_available under the "
-            f"request's provider preferences); {len(refused_ids)} 4xx with a request id"
+            f"status {{{histogram}}}; 502 provider_error of injected upstream faults: "
+            f"{injected}; 503 no_route_available under the request's provider preferences: "
+            f"{unroutable}; {len(refused_ids)} 4xx with a request id"
         )
     # then no request crashed the server and every error had its surface's shape
     assert crashes == [], f"{len(crashes)} server errors, first ones:\n" + "\n".join(crashes[:5])
