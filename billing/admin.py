@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from billing.admin_payments import adjust_credits, clear_suspension
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import InsufficientCredits, credits_grant
 from config.admin_readonly import ReadOnlyAdmin
@@ -98,10 +99,11 @@ def _grant(
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "balance", "held", "available", "usd", "updated_at"]
+    list_display = ["user", "balance", "held", "available", "usd", "is_suspended", "updated_at"]
+    list_filter = ["is_suspended"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-    actions = [grant_credits]
+    actions = [grant_credits, adjust_credits, clear_suspension]
 
     @admin.display(description="balance USD")
     def usd(self, obj: CreditAccount) -> str:

@@ -20,6 +20,17 @@ class CreditAccount(models.Model):
     )
     balance = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
+    # Read with the key on every request (gateway.auth), so that neither check costs a query:
+    is_suspended = models.BooleanField(
+        default=False,
+        help_text="Every key answers 403 account_suspended (a refund or dispute took back "
+        "credits already spent); cleared by an admin or a won dispute.",
+    )
+    recharge_below = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Auto-recharge's threshold in credits while it is on; null: off.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -163,3 +174,27 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.request_id}: {self.amount}"
+
+
+# Payments live in their own module (packs, payments, Stripe events, auto-recharge, audit).
+from billing.models_payments import (  # noqa: E402
+    AutoRecharge,
+    BillingProfile,
+    CreditAdjustment,
+    Payment,
+    StripeEvent,
+    TopUpPack,
+)
+
+__all__ = [
+    "AutoRecharge",
+    "BillingProfile",
+    "CreditAccount",
+    "CreditAdjustment",
+    "Hold",
+    "KeySpend",
+    "LedgerEntry",
+    "Payment",
+    "StripeEvent",
+    "TopUpPack",
+]

@@ -71,7 +71,7 @@ def _reserve_sql() -> str:
         WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
         acc AS (
             UPDATE {_t(CreditAccount)} SET held = held + %(b_amount)s, updated_at = now()
-            WHERE id = %(b_account)s AND balance >= held + %(b_amount)s
+            WHERE id = %(b_account)s AND balance >= held + %(b_amount)s AND NOT is_suspended
               AND (NOT %(b_check)s OR EXISTS (
                 SELECT 1 FROM {_t(ApiKey)} k JOIN {_t(User)} u ON u.id = k.user_id
                 WHERE k.id = %(b_key)s::bigint AND k.revision = %(b_revision)s::integer

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("gateway.console_urls")),
     path("", include("accounts.urls")),
+    path("", include("billing.urls")),
     path("v1/<path:rest>", api_not_found),
     path("api/v1/<path:rest>", api_not_found),
 ]

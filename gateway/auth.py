@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import JSONField
 from django.http import HttpRequest
@@ -28,7 +29,8 @@ from config.errors import ApiError
 from gateway import keycache
 
 _USER_FIELDS = ("is_active", "is_api_enabled")
-_ACCOUNT_FIELDS = ("id", "balance", "held")
+# is_suspended and recharge_below ride along, so suspension and auto-recharge cost no query
+_ACCOUNT_FIELDS = ("id", "balance", "held", "is_suspended", "recharge_below")
 
 
 @cache
@@ -60,11 +62,28 @@ def _key_from_row(row: tuple[Any, ...]) -> ApiKey:
     if row[n + 2] is not None:
         account = CreditAccount.from_db(
             connection.alias,
-            ("id", "user_id", "balance", "held"),
-            (row[n + 2], key.user_id, row[n + 3], row[n + 4]),
+            ("id", "user_id", *_ACCOUNT_FIELDS[1:]),
+            (row[n + 2], key.user_id, *row[n + 3 : n + 2 + len(_ACCOUNT_FIELDS)]),
         )
         user.credit_account = account
     key.user = user
+    return key
+
+
+def account_usable(key: ApiKey) -> ApiKey:
+    """The key, unless its account is suspended (403 ``account_suspended``): read from the
+    account loaded with the key, no query."""
+    try:
+        suspended = key.user.credit_account.is_suspended
+    except ObjectDoesNotExist:  # a user without an account has nothing to suspend
+        return key
+    if suspended:
+        raise ApiError(
+            403,
+            "account_suspended",
+            "This account is suspended: a refund or dispute took back credits already spent. "
+            "Contact support.",
+        )
     return key
 
 
@@ -81,6 +100,10 @@ class GatewayKeyAuthentication(ApiKeyAuthentication):
 
     def lookup(self, prefix: str) -> ApiKey | None:
         return apikey_with_account(prefix)
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
+        user, key = super().authenticate(request)
+        return user, account_usable(key)
 
 
 class KeyChanged(Exception):
@@ -106,6 +129,9 @@ class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
             key = apikey_authenticate(request.META, lookup=self.lookup)
             if cached:
                 keycache.key_put(key)
+        # a cached copy may not know of a suspension yet: the reserve's statement refuses a
+        # suspended account, and the key is then read again (key_confirm)
+        account_usable(key)
         apikey_touch(api_key=key)
         return key.user, key
 
@@ -140,6 +166,7 @@ def key_confirm(request: HttpRequest, key: ApiKey) -> ApiKey:
     request.key_provisional = False  # type: ignore[attr-defined]  # read once, even if refused
     fresh = apikey_authenticate(request.META, lookup=apikey_with_account)
     keycache.key_put(fresh)
+    account_usable(fresh)
     if fresh.revision != key.revision:
         raise KeyChanged(fresh)
     return fresh

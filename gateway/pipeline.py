@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from billing.pricing import Usage, cost_compute
+from billing.recharge import recharge_check
 from billing.services import (
     HoldRef,
     credits_reserve,
@@ -247,6 +248,7 @@ def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
         )
         raise found
     generation = generation_settle(hold=admission.hold, outcome=outcome, cost=cost)
+    recharge_check(account=admission.caller.api_key.user.credit_account, charged=generation.cost)
     return result, outcome, generation.cost
 
 

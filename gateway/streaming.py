@@ -42,6 +42,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from billing.pricing import Usage, cost_compute
+from billing.recharge import recharge_check
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.checkpoints import Checkpointer
@@ -368,4 +369,5 @@ def _settle(opened: OpenStream, tally: Tally, status: str) -> int:
         # database) and already charged its last checkpoint and wrote its record.
         log.error("stream %s was closed by the sweeper before it ended", outcome.request_id)
         return 0
+    recharge_check(account=admission.caller.api_key.user.credit_account, charged=generation.cost)
     return generation.cost

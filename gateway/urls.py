@@ -1,6 +1,6 @@
 from django.urls import path
 
-from gateway import apis
+from gateway import apis, apis_credits
 from gateway.views_errors import api_not_found
 
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
     path("models", apis.ModelsView.as_view(), name="models"),
     path("models/<path:model_id>", apis.ModelView.as_view(), name="model"),
     path("key", apis.KeyView.as_view(), name="key"),
+    path("credits", apis_credits.CreditsView.as_view(), name="api-credits"),
+    path("credits/packs", apis_credits.PacksView.as_view(), name="api-credits-packs"),
     # The bare prefix (/v1/) is unknown too, and answers in the API's shape.
     path("", api_not_found, {"rest": ""}),
 ]

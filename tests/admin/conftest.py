@@ -14,6 +14,7 @@ from accounts.services import apikey_create, user_create
 from billing.services import credits_grant, credits_reserve
 from catalog.models import Model, ModelAlias, Provider, Route
 from gateway.models import Generation, RateCounter
+from tests.billing.payments.rows import payment_rows_create
 
 
 @dataclass
@@ -94,4 +95,5 @@ def customer(db: None, registry: Registry) -> Customer:
     )
     Group.objects.create(name="support")
     RateCounter.objects.create(api_key_id=created.api_key.pk, tat=1_700_000_000_000_000)
+    payment_rows_create(user=user)
     return Customer(user=user, key=created.api_key, secret=created.secret)

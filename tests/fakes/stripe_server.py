@@ -351,6 +351,8 @@ class FakeStripe(ThreadingHTTPServer):
             "amount": intent["amount"],
             "currency": intent["currency"],
             "payment_intent": payment_intent_id,
+            # Stripe copies a PaymentIntent's metadata to the charge its confirmation makes
+            "metadata": dict(intent.get("metadata") or {}),
             "amount_refunded": amount_refunded,
             "refunded": amount_refunded >= intent["amount"],
         }

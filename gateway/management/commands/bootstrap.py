@@ -23,6 +23,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from accounts.services import apikey_create, user_create
 from billing.models import LedgerEntry
+from billing.models_payments import TopUpPack
+from billing.packs import packs_import
 from billing.services import credits_grant
 from catalog.models import Model
 from catalog.services import catalog_import
@@ -70,6 +72,9 @@ class Command(BaseCommand):
             if not Model.objects.exists():
                 demo = Path(settings.BASE_DIR) / "catalog" / "demo_catalog.json"
                 catalog_import(data=json.loads(demo.read_text()))
+            if not TopUpPack.objects.exists():
+                packs = Path(settings.BASE_DIR) / "billing" / "demo_packs.json"
+                packs_import(data=json.loads(packs.read_text()))
             created = apikey_create(user=admin, name="demo", actor=admin)
             # Written before the commit: if it cannot be written, nothing is created and the
             # next start tries again.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.payment_selectors import payment_breaches
 from billing.selectors import ledger_breaches, ledger_counts, ledger_snapshot
 from gateway.invariants import generation_count, generation_ledger_breaches
 
@@ -15,7 +16,8 @@ from gateway.invariants import generation_count, generation_ledger_breaches
 class Command(BaseCommand):
     help = (
         "Check the ledger invariants: balances equal ledger sums, held equals open holds, "
-        "no balance below zero, one ledger entry per settled Generation, no stale hold."
+        "no balance below zero, one ledger entry per settled Generation, no stale hold, one "
+        "purchase entry per paid Payment and refunds within the purchase."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,6 +38,7 @@ class Command(BaseCommand):
             breaches = [
                 *ledger_breaches(hold_grace_seconds=grace, limit=limit),
                 *generation_ledger_breaches(limit=limit),
+                *payment_breaches(limit=limit),
             ]
             counts = ledger_counts()
             generations = generation_count()

@@ -1,0 +1,193 @@
+"""Auto-recharge: a billed request that leaves the account under its threshold buys the
+pack with the saved card, once; declines count and three turn it off; with it off, a
+billed request pays no extra query."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.services import apikey_create
+from billing import recharge
+from billing.models import CreditAccount
+from billing.models_payments import AutoRecharge, BillingProfile, Payment
+from tests.billing.payments.conftest import Buyer, Webhook, completed
+from tests.fakes.stripe_server import DECLINING_CARD, FakeStripe
+
+CHAT = {"model": "test/priced", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queue() -> None:
+    recharge._enqueued.clear()
+
+
+def _builder_with_saved_card(make_buyer: Any, fake: FakeStripe, webhook: Webhook) -> Buyer:
+    """A Builder-tier buyer who bought the 10 USD pack with the card saved, and turned
+    auto-recharge on below 8 USD with the same pack."""
+    buyer: Buyer = make_buyer()
+    _, session = buyer.checkout(pack="ten", save_card="on")
+    assert webhook.deliver(completed(fake, session)).status_code == 200
+    BillingProfile.objects.filter(account=buyer.account).update(tier="builder")
+    response = buyer.client.post(
+        "/credits/auto-recharge/", {"enabled": "on", "threshold_usd": "8", "pack": "ten"}
+    )
+    assert response.status_code == 302
+    assert buyer.account.recharge_below == 8_000_000
+    return buyer
+
+
+@pytest.fixture
+def buyer(make_buyer: Any, fake_stripe: FakeStripe, webhook: Webhook, packs: Any) -> Buyer:
+    return _builder_with_saved_card(make_buyer, fake_stripe, webhook)
+
+
+def test_a_request_crossing_the_threshold_buys_the_pack_once(
+    buyer: Buyer,
+    fake_stripe: FakeStripe,
+    webhook: Webhook,
+    make_model: Any,
+    api: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given a model that costs 3 USD a request and a balance of 10 USD
+    make_model("test/priced", prompt="0", completion="0", request="3")
+    key = apikey_create(user=buyer.user, name="k")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key.secret}"}
+    # when one request leaves 7 USD, under the 8 USD threshold
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/v1/chat/completions", CHAT, **auth).status_code == 200
+    # then one off-session PaymentIntent for the pack, with the saved card
+    (call,) = fake_stripe.calls("POST", "/v1/payment_intents")
+    payment = Payment.objects.get(kind=Payment.Kind.AUTO_RECHARGE)
+    assert call["params"]["off_session"] == "true" and call["params"]["confirm"] == "true"
+    assert call["params"]["amount"] == "1000" and call["params"]["payment_method"] == "pm_card_visa"
+    assert call["headers"]["Idempotency-Key"] == f"recharge-payment-{payment.pk}"
+    # and no credits until the webhook says the PaymentIntent succeeded
+    assert buyer.balance() == 7_000_000
+    assert payment.status == Payment.Status.PENDING
+    intent = fake_stripe.intent_object(payment.stripe_payment_intent_id)
+    event = fake_stripe.event("payment_intent.succeeded", intent)
+    assert webhook.deliver(event).status_code == 200
+    assert webhook.deliver(event).status_code == 200
+    assert buyer.balance() == 17_000_000
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    # a request that stays above the threshold buys nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/v1/chat/completions", CHAT, **auth).status_code == 200
+    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
+    assert buyer.balance() == 14_000_000
+
+
+def test_attempts_are_spaced_by_the_minimum_interval(
+    buyer: Buyer, fake_stripe: FakeStripe, settings: Any
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    settings.BILLING_RECHARGE_MIN_INTERVAL_SECONDS = 600
+    assert recharge.recharge_attempt(account_id=buyer.account.pk) == "charged"
+    assert recharge.recharge_attempt(account_id=buyer.account.pk) == "skipped"
+    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
+
+
+def test_three_declines_in_a_row_turn_auto_recharge_off(
+    buyer: Buyer, fake_stripe: FakeStripe, webhook: Webhook, settings: Any
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    # given a card that now declines, and a balance under the threshold
+    settings.BILLING_RECHARGE_MIN_INTERVAL_SECONDS = 0
+    customer = BillingProfile.objects.get(account=buyer.account).stripe_customer_id
+    fake_stripe.card_save(customer, DECLINING_CARD)
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    account_id = buyer.account.pk
+    # when three attempts are declined
+    assert [recharge.recharge_attempt(account_id=account_id) for _ in range(3)] == ["declined"] * 3
+    # then each failed once, even when Stripe's payment_failed event repeats the news
+    failed = Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE, status=Payment.Status.FAILED)
+    assert failed.count() == 3
+    intent = fake_stripe.intent_object(failed.first().stripe_payment_intent_id)  # type: ignore[union-attr]
+    webhook.deliver(fake_stripe.event("payment_intent.payment_failed", intent))
+    state = AutoRecharge.objects.get(account_id=account_id)
+    assert (state.declines_in_row, state.is_enabled) == (3, False)
+    assert CreditAccount.objects.get(pk=account_id).recharge_below is None
+    assert recharge.recharge_attempt(account_id=account_id) == "not_needed"
+    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 3
+    # and the credits page says so
+    page = buyer.client.get("/credits/")
+    assert b"Card declined" in page.content and b"3 declines in a row" in page.content
+    assert buyer.balance() == 5_000_000
+
+
+def test_with_auto_recharge_off_a_billed_request_pays_no_extra_query(
+    make_account: Any,
+    make_model: Any,
+    api: Any,
+    packs: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    make_model("test/priced", prompt="0", completion="0", request="3")
+    account = make_account(10_000_000)
+
+    def queries() -> int:
+        with (
+            CaptureQueriesContext(connection) as ctx,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            assert api.post("/v1/chat/completions", CHAT, account=account).status_code == 200
+        return len(ctx.captured_queries)
+
+    queries()  # warm the catalog snapshot
+    off = queries()
+    # when auto-recharge is on but the account stays above its threshold
+    CreditAccount.objects.filter(pk=account.user.credit_account.pk).update(recharge_below=1)
+    on_above = queries()
+    assert on_above == off
+
+
+pg = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL: SQLite serialises writers"
+)
+
+
+@pytest.mark.postgres
+@pg
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_settles_start_one_payment_intent(
+    make_buyer: Any, fake_stripe: FakeStripe, webhook: Webhook, packs: Any, settings: Any
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    buyer = _builder_with_saved_card(make_buyer, fake_stripe, webhook)
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    account_id = buyer.account.pk
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def settle_task() -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            results.append(recharge.recharge_attempt(account_id=account_id))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=settle_task) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results).count("charged") == 1
+    assert len(results) == 8
+    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
+    assert Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE).count() == 1

@@ -1,0 +1,74 @@
+"""``GET /v1/credits`` (any key of the account) and ``GET /v1/credits/packs`` (public)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from billing.models import LedgerEntry
+from billing.models_payments import TopUpPack
+from billing.services import credits_grant
+
+
+def test_packs_are_public_with_their_bonus(db: None, api: Any) -> None:
+    TopUpPack.objects.create(slug="ten", name="Ten", price_usd="10.00", credits=10_000_000)
+    TopUpPack.objects.create(
+        slug="k", name="Thousand", price_usd="1000.00", credits=1_120_000_000, sort_order=2
+    )
+    TopUpPack.objects.create(
+        slug="old", name="Old", price_usd="1.00", credits=1_000_000, is_active=False
+    )
+    response = api.get("/v1/credits/packs")
+    assert response.status_code == 200
+    assert response.json() == {
+        "data": [
+            {
+                "id": "ten",
+                "name": "Ten",
+                "description": "",
+                "price_usd": "10.00",
+                "credits": 10_000_000,
+                "bonus_credits": 0,
+            },
+            {
+                "id": "k",
+                "name": "Thousand",
+                "description": "",
+                "price_usd": "1000.00",
+                "credits": 1_120_000_000,
+                "bonus_credits": 120_000_000,
+            },
+        ]
+    }
+    assert api.get("/api/v1/credits/packs").status_code == 200
+
+
+def test_credits_in_usd_and_exact_credits(make_account: Any, api: Any) -> None:
+    # given 10,000,000 granted by the fixture, 2,500,000 bought, 1,500,000 refunded,
+    # 750,000 used
+    account = make_account(10_000_000)
+    user_id = account.user.pk
+    credits_grant(
+        user_id=user_id, amount=2_500_000, kind=LedgerEntry.Kind.PURCHASE, reference="p-1"
+    )
+    credits_grant(user_id=user_id, amount=-1_500_000, kind=LedgerEntry.Kind.REFUND, reference="r-1")
+    credits_grant(user_id=user_id, amount=-750_000, kind=LedgerEntry.Kind.USAGE, reference="u-1")
+    response = api.get("/v1/credits", account=account)
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "total_credits": 11.0,
+        "total_usage": 0.75,
+        "balance": 10_250_000,
+        "held": 0,
+        "available": 10_250_000,
+        "tier": "payg",
+        "units": "total_* in USD; balance, held, available in credits (1,000,000 = 1 USD)",
+    }
+
+
+@pytest.mark.parametrize("headers", [{}, {"HTTP_AUTHORIZATION": "Bearer sk-nope"}])
+def test_credits_need_a_key(db: None, api: Any, headers: dict[str, str]) -> None:
+    response = api.get("/v1/credits", **headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
