@@ -20,7 +20,7 @@ from billing.models_payments import (
     StripeEvent,
     TopUpPack,
 )
-from billing.payments import account_suspension_clear, credits_adjust
+from billing.services.payments import account_suspension_clear, credits_adjust
 from billing.tiers import TIER_CHOICES
 from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing import recharge
+from billing.services import recharge
 
 
 @shared_task(name="billing.tasks.auto_recharge")
 def auto_recharge(account_id: int) -> str:
-    """One auto-recharge attempt for the account, if it is due (see ``billing.recharge``)."""
+    """One auto-recharge attempt for the account, if due (``billing.services.recharge``)."""
     return recharge.recharge_attempt(account_id=account_id)

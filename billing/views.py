@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import payments, stripe_api, webhooks
+from billing import stripe_api
 from billing.models_payments import CREDITS_PER_USD, AutoRecharge, Payment
 from billing.payment_selectors import (
     account_tier,
@@ -25,6 +25,7 @@ from billing.payment_selectors import (
     packs_on_sale,
     payments_of,
 )
+from billing.services import payments, webhooks
 from billing.tiers import tier_next
 from config.errors import DomainError
 

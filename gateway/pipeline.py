@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import connection
 
 from billing.pricing import Usage, cost_compute
-from billing.recharge import recharge_check
 from billing.services import (
     HoldRef,
     credits_reserve,
 )
+from billing.services.recharge import recharge_check
 from catalog.selectors import RouteInfo
 from config.errors import ApiError
 from gateway import routing, tokens

@@ -42,7 +42,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from billing.pricing import Usage, cost_compute
-from billing.recharge import recharge_check
+from billing.services.recharge import recharge_check
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.checkpoints import Checkpointer

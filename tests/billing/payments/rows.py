@@ -12,7 +12,7 @@ from billing.models_payments import (
     StripeEvent,
     TopUpPack,
 )
-from billing.payments import credits_adjust
+from billing.services.payments import credits_adjust
 
 
 def payment_rows_create(*, user: User) -> None:

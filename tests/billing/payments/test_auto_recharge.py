@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import apikey_create
-from billing import recharge
 from billing.models import CreditAccount
 from billing.models_payments import AutoRecharge, BillingProfile, Payment
+from billing.services import recharge
 from tests.billing.payments.conftest import Buyer, Webhook, completed
 from tests.fakes.stripe_server import DECLINING_CARD, FakeStripe
 

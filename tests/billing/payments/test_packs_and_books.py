@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from accounts.services import user_create
 from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import CreditAdjustment, Payment, TopUpPack
-from billing.payments import credits_adjust
+from billing.services.payments import credits_adjust
 from config.errors import DomainError
 from tests.billing.payments.conftest import Buyer, Webhook, completed
 from tests.fakes.stripe_server import FakeStripe

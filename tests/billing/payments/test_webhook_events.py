@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from billing import webhooks
 from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import Payment, StripeEvent
+from billing.services import webhooks
 from tests.billing.payments.conftest import Buyer, Webhook, completed, purchases_of
 from tests.fakes.stripe_server import FakeStripe
 

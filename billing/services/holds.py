@@ -1,7 +1,10 @@
-"""Every write to money. Each function is one short transaction made of conditional updates
-whose row counts decide; no balance is ever read, changed in Python and written back.
+"""Holds: credits reserved for a request in flight, and how they end without a charge
+(release) or with a dead stream's last checkpoint (the sweeper's settle). The domain's
+money errors live here too.
 
-Amounts are integer credits (1,000,000 credits = 1 USD).
+Each function is one short transaction of conditional updates whose row counts decide; no
+balance is read, changed in Python and written back. Whoever deletes a Hold row does its
+accounting. Amounts are integer credits (1,000,000 credits = 1 USD).
 """
 
 from __future__ import annotations
@@ -13,13 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing import sql
-from billing.metrics import HOLD_BREACHES
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.sql import is_postgres
 from config.errors import ApiError
@@ -54,7 +56,7 @@ def month_start(now: dt.datetime | None = None) -> dt.date:
     return now.date().replace(day=1)
 
 
-def _account_apply(*, account_id: int, delta_balance: int, delta_held: int) -> int:
+def account_apply(*, account_id: int, delta_balance: int, delta_held: int) -> int:
     """Add to balance and held in one statement; returns the new balance."""
     table = connection.ops.quote_name(CreditAccount._meta.db_table)
     with connection.cursor() as cursor:
@@ -173,154 +175,10 @@ def _key_spend_hold(api_key_id: int, month: dt.date, limit: int, amount: int) ->
     return bool(attempt())
 
 
-def _hold_close(hold: HoldRef) -> bool:
+def hold_close(hold: HoldRef) -> bool:
     """Delete the hold row; True if this caller closed it (and so owns its accounting)."""
     deleted, _ = Hold.objects.filter(pk=hold.id).delete()
     return bool(deleted)
-
-
-def credits_settle(*, hold: HoldRef, cost: int, memo: str = "") -> LedgerEntry:
-    """Charge ``cost`` for the request that owns ``hold`` and release the hold. Inside a
-    caller's transaction it joins it (no savepoint), so the charge commits with the caller's
-    record.
-
-    The hold bounds the cost, so the balance cannot go below zero; a cost above it is a
-    breach (see ``settle_charge``), charged as far as the account can pay. If the hold was
-    already released (the sweeper took a request that outlived its expiry), the charge is
-    taken only from what is still available.
-    """
-    if is_postgres() and hold.id:
-        with settle_transaction(hold, cost):
-            charge = settle_charge(hold, cost)
-            row = sql.run(
-                *settle_statement(hold, charge, memo, "SELECT id, amount, balance_after FROM le")
-            )
-            if row is not None:
-                key_spend_close(hold, charge)
-                return ledger_entry_of(hold, row[0], row[1], row[2], memo)
-    return _settle_orm(hold=hold, cost=cost, memo=memo)
-
-
-def settle_transaction(hold: HoldRef, cost: int) -> Any:
-    """The transaction a PostgreSQL settle needs: one statement commits alone, unless a key's
-    month is updated beside it or a breach locks the account first."""
-    if hold.month is not None or cost > hold.amount:
-        return transaction.atomic(savepoint=False)
-    return nullcontext()
-
-
-def settle_charge(hold: HoldRef, cost: int) -> int:
-    """The credits to charge for ``cost`` (run inside the settle's transaction).
-
-    Normally ``cost`` itself: the hold bounded it. A cost above the hold is a breach of the
-    meter's invariant (the bound missed part of the request): it is logged at ERROR with
-    the request id, counted in ``gateway_hold_breaches_total``, and charged in full as far
-    as the account can pay, with its hold and then its account locked (the order of every
-    settle) so that nothing moves the balance meanwhile."""
-    if cost <= hold.amount:
-        return max(cost, 0)
-    log.error(
-        "hold breach: request %s cost %s credits, above its hold of %s",
-        hold.request_id,
-        cost,
-        hold.amount,
-    )
-    HOLD_BREACHES.inc()
-    if not hold.id or not Hold.objects.select_for_update().filter(pk=hold.id).exists():
-        return cost  # no hold to release: the late settle takes what is available
-    balance, held = (
-        CreditAccount.objects.select_for_update()
-        .values_list("balance", "held")
-        .get(pk=hold.account_id)
-    )
-    return max(0, min(cost, balance - held + hold.amount))
-
-
-def settle_statement(
-    hold: HoldRef, charge: int, memo: str, tail: str
-) -> tuple[str, dict[str, Any]]:
-    """The PostgreSQL settle as one statement: ``WITH <settle CTEs> <tail>``; ``tail`` may
-    read ``le`` (the ledger entry) and add its own CTE-dependent writes."""
-    cte, params = sql.settle_cte(
-        hold_id=hold.id,
-        charge=charge,
-        api_key_id=hold.api_key_id,
-        request_id=hold.request_id,
-        memo=memo,
-    )
-    return f"WITH {cte} {tail}", params
-
-
-def key_spend_close(hold: HoldRef, charge: int) -> None:
-    """After the account (lock order: account, then key spend), move the hold out of the
-    key's month."""
-    if hold.month is not None:
-        sql.run(
-            *sql.key_spend_statement(
-                api_key_id=hold.api_key_id,
-                month=hold.month,  # type: ignore[arg-type]
-                held=hold.amount,
-                spent=charge,
-            )
-        )
-
-
-def ledger_entry_of(
-    hold: HoldRef, entry_id: int, amount: int, balance_after: int, memo: str
-) -> LedgerEntry:
-    """The LedgerEntry a statement just inserted, without reading it back."""
-    entry = LedgerEntry(
-        id=entry_id,
-        account_id=hold.account_id,
-        api_key_id=hold.api_key_id,
-        amount=amount,
-        kind=LedgerEntry.Kind.USAGE,
-        reference=hold.request_id,
-        memo=memo[:200],
-        balance_after=balance_after,
-    )
-    entry._state.adding = False
-    entry._state.db = connection.alias
-    return entry
-
-
-@transaction.atomic(savepoint=False)
-def _settle_orm(*, hold: HoldRef, cost: int, memo: str) -> LedgerEntry:
-    charge = settle_charge(hold, cost)
-    if hold.id == 0:
-        balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=hold.account_id)
-        charge = 0
-    elif _hold_close(hold):
-        balance = _account_apply(
-            account_id=hold.account_id, delta_balance=-charge, delta_held=-hold.amount
-        )
-        if hold.month is not None:
-            KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
-                held=F("held") - hold.amount, spent=F("spent") + charge
-            )
-    else:
-        charge, balance = _charge_late(hold, charge)
-    return LedgerEntry.objects.create(
-        account_id=hold.account_id,
-        api_key_id=hold.api_key_id,
-        amount=-charge,
-        kind=LedgerEntry.Kind.USAGE,
-        reference=hold.request_id,
-        balance_after=balance,
-        memo=memo[:200],
-    )
-
-
-def _charge_late(hold: HoldRef, charge: int) -> tuple[int, int]:
-    log.warning("settling %s after its hold was released", hold.request_id)
-    account = CreditAccount.objects.select_for_update().get(pk=hold.account_id)
-    charge = max(0, min(charge, account.balance - account.held))
-    balance = _account_apply(account_id=hold.account_id, delta_balance=-charge, delta_held=0)
-    if hold.month is not None and charge:
-        KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
-            spent=F("spent") + charge
-        )
-    return charge, balance
 
 
 def credits_release(*, hold: HoldRef) -> bool:
@@ -345,9 +203,9 @@ def release_statement(hold: HoldRef, tail: str) -> tuple[str, dict[str, Any]]:
 
 @transaction.atomic(savepoint=False)
 def _release_orm(hold: HoldRef) -> bool:
-    if not _hold_close(hold):
+    if not hold_close(hold):
         return False
-    _account_apply(account_id=hold.account_id, delta_balance=0, delta_held=-hold.amount)
+    account_apply(account_id=hold.account_id, delta_balance=0, delta_held=-hold.amount)
     if hold.month is not None:
         KeySpend.objects.filter(api_key_id=hold.api_key_id, month=hold.month).update(
             held=F("held") - hold.amount
@@ -420,10 +278,10 @@ def credits_settle_interrupted(*, hold_id: int, memo: str = "") -> Interrupted |
     if hold is None:
         return None
     ref = hold_ref(hold)
-    if not _hold_close(ref):
+    if not hold_close(ref):
         return None
     charge = max(0, min(hold.checkpoint_credits, hold.amount))
-    balance = _account_apply(
+    balance = account_apply(
         account_id=ref.account_id, delta_balance=-charge, delta_held=-ref.amount
     )
     if ref.month is not None:
@@ -444,44 +302,15 @@ def credits_settle_interrupted(*, hold_id: int, memo: str = "") -> Interrupted |
     )
 
 
-def credits_grant(
-    *,
-    user_id: int,
-    amount: int,
-    kind: str = LedgerEntry.Kind.GRANT,
-    reference: str = "",
-    memo: str = "",
-) -> LedgerEntry:
-    """Add (or, negative, take away) credits through the ledger. Taking away never goes below
-    what is available. A reference makes the grant idempotent: granting again with the same
-    (kind, reference) changes nothing and returns the first entry (the unique constraint
-    decides, so two concurrent grants cannot both credit)."""
-    try:
-        return _grant(user_id=user_id, amount=amount, kind=kind, reference=reference, memo=memo)
-    except IntegrityError:
-        existing = LedgerEntry.objects.filter(kind=kind, reference=reference).first()
-        if not reference or existing is None:
-            raise
-        return existing
-
-
-@transaction.atomic
-def _grant(*, user_id: int, amount: int, kind: str, reference: str, memo: str) -> LedgerEntry:
-    account, _ = CreditAccount.objects.get_or_create(user_id=user_id)
-    if amount < 0:
-        updated = CreditAccount.objects.filter(
-            pk=account.pk, balance__gte=F("held") - amount
-        ).update(balance=F("balance") + amount)
-        if not updated:
-            raise InsufficientCredits("Cannot take away more than the available credits")
-        balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
-    else:
-        balance = _account_apply(account_id=account.pk, delta_balance=amount, delta_held=0)
-    return LedgerEntry.objects.create(
-        account_id=account.pk,
-        amount=amount,
-        kind=kind,
-        reference=reference,
-        memo=memo[:200],
-        balance_after=balance,
-    )
+def key_spend_close(hold: HoldRef, charge: int) -> None:
+    """After the account (lock order: account, then key spend), move the hold out of the
+    key's month."""
+    if hold.month is not None:
+        sql.run(
+            *sql.key_spend_statement(
+                api_key_id=hold.api_key_id,
+                month=hold.month,  # type: ignore[arg-type]
+                held=hold.amount,
+                spent=charge,
+            )
+        )

@@ -24,9 +24,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import payments, stripe_api
+from billing import stripe_api
 from billing.models import CreditAccount
 from billing.models_payments import AutoRecharge, BillingProfile, Payment
+from billing.services import payments
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing import payments
 from billing.models_payments import AutoRecharge, Payment, StripeEvent
+from billing.services import payments, recharge
 from billing.stripe_api import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,6 @@ def _intent_succeeded(intent: dict[str, Any]) -> None:
 
 
 def _intent_failed(intent: dict[str, Any]) -> None:
-    from billing import recharge  # recharge imports payments, which this module also uses
-
     payment = _recharge_payment(intent)
     if payment is None:
         return

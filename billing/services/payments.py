@@ -4,7 +4,7 @@ Each transition is one short transaction: a conditional update of the Payment (o
 lock, then the account's: always in that order) with the ledger entry it implies, so a
 payment grants its credits exactly once and refunds take back, cumulatively, no more than
 it granted. No transaction is open while Stripe is called. Credits come only from Stripe's
-webhook (``billing.webhooks``), never from the page the customer returns to.
+webhook (``billing.services.webhooks``), never from the page the customer returns to.
 
 Amounts: ``*_cents`` in USD cents; credits are integers (1,000,000 credits = 1 USD).
 """

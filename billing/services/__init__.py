@@ -1,0 +1,54 @@
+"""Every write to money, by subject: ``holds`` (reserve, release, checkpoint, the sweeper's
+settle), ``usage`` (settle), ``grants``, ``payments`` (buying credits: checkout, payment
+transitions, refunds, disputes, adjustments), ``webhooks`` (Stripe's events, exactly once)
+and ``recharge`` (auto-recharge). Each is one short transaction of conditional updates.
+
+The names below are re-exported so that ``from billing.services import credits_settle``
+and the like keep working.
+"""
+
+from billing.services.grants import (
+    credits_grant,
+)
+from billing.services.holds import (
+    HoldRef,
+    InsufficientCredits,
+    Interrupted,
+    KeyLimitExceeded,
+    credits_release,
+    credits_reserve,
+    credits_settle_interrupted,
+    hold_checkpoint,
+    hold_ref,
+    month_start,
+    release_statement,
+)
+from billing.services.usage import (
+    credits_settle,
+    key_spend_close,
+    ledger_entry_of,
+    settle_charge,
+    settle_statement,
+    settle_transaction,
+)
+
+__all__ = [
+    "HoldRef",
+    "InsufficientCredits",
+    "Interrupted",
+    "KeyLimitExceeded",
+    "credits_grant",
+    "credits_release",
+    "credits_reserve",
+    "credits_settle",
+    "credits_settle_interrupted",
+    "hold_checkpoint",
+    "hold_ref",
+    "key_spend_close",
+    "ledger_entry_of",
+    "month_start",
+    "release_statement",
+    "settle_charge",
+    "settle_statement",
+    "settle_transaction",
+]
