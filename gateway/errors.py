@@ -135,5 +135,7 @@ def internal_error(request_id: str) -> ApiError:
 
 
 def surface_of_path(path: str) -> str:
-    """The error shape of an API path outside a view (the Anthropic surface's paths)."""
-    return "anthropic" if "/messages" in path else "openai"
+    """The error shape of an API path outside a view: Anthropic's under ``/v1/messages``
+    (the paths an Anthropic client calls), OpenAI's elsewhere."""
+    rest = path.split("/v1/", 1)[-1]
+    return "anthropic" if rest == "messages" or rest.startswith("messages/") else "openai"

@@ -12,7 +12,8 @@ from gateway.errors import error_response, internal_error, surface_of_path
 
 @csrf_exempt
 def api_not_found(request: HttpRequest, rest: str) -> HttpResponse:
-    return error_response(ApiError(404, "not_found", f"No such endpoint: /{rest}"))
+    err = ApiError(404, "not_found", f"No such endpoint: /{rest}")
+    return error_response(err, surface=surface_of_path(request.path_info))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

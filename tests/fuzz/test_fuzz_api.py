@@ -9,8 +9,8 @@ a model whose upstreams always fail (the injected faults). Then:
 - no answer is >= 500, except 502 ``provider_error`` for an injected fault, and 503
   ``no_route_available`` for a request whose ``provider`` preferences leave no route (the
   documented answer);
-- every error is JSON in its surface's shape (Anthropic's on /messages and its
-  count_tokens, OpenAI's elsewhere, unknown paths included);
+- every error is JSON in its surface's shape (Anthropic's under /v1/messages, its
+  count_tokens and unknown paths below it; OpenAI's elsewhere);
 - no 4xx charged anything: no usage ledger entry and no charged record carries its request
   id, and every usage entry belongs to a 2xx answer; at the end no hold is open and the
   ledger invariants hold.
@@ -41,7 +41,6 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 
 REQUESTS = int(os.environ.get("FUZZ_REQUESTS", "5000"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
-ANTHROPIC_ENDPOINTS = ("/v1/messages", "/v1/messages/count_tokens")
 
 
 def shape_problem(fuzz: FuzzRequest, resp: requests.Response) -> str | None:
@@ -54,8 +53,8 @@ def shape_problem(fuzz: FuzzRequest, resp: requests.Response) -> str | None:
         body = resp.json()
     except ValueError:
         return "body does not parse as JSON"
-    path = fuzz.path.split("?", 1)[0]
-    if path.endswith(ANTHROPIC_ENDPOINTS):  # unknown paths answer the OpenAI shape
+    path = fuzz.path.split("?", 1)[0].split("/v1/", 1)[-1]
+    if path == "messages" or path.startswith("messages/"):  # Anthropic's paths, known or not
         ok = (
             isinstance(body, dict)
             and body.get("type") == "error"
