@@ -12,6 +12,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -19,6 +20,7 @@ from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, LoginForm, SignUpForm
 from accounts.models import ApiKey
 from accounts.selectors import apikey_list
 from accounts.services import CreatedKey, apikey_create, apikey_revoke, user_create
+from config.errors import DomainError
 
 
 class LoginView(auth_views.LoginView):
@@ -60,8 +62,16 @@ def keys(request: HttpRequest) -> HttpResponse:
     created: CreatedKey | None = None
     form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        created = apikey_create(user=request.user, actor=request.user, **form.service_kwargs())
-        form = ApiKeyCreateForm()
+        kwargs = form.service_kwargs()
+        try:
+            import_string(settings.ACCOUNTS_KEY_POLICY)(
+                user_id=request.user.pk, rate_limit_rpm=kwargs["rate_limit_rpm"]
+            )
+        except DomainError as exc:
+            form.add_error(exc.param if exc.param in form.fields else None, exc.message)
+        else:
+            created = apikey_create(user=request.user, actor=request.user, **kwargs)
+            form = ApiKeyCreateForm()
     context = {
         "form": form,
         "created": created,

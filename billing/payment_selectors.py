@@ -14,7 +14,8 @@ from django.db.models.functions import Coalesce
 from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import BillingProfile, Payment, TopUpPack
 from billing.selectors import sentences_capped
-from billing.tiers import Tier, tier_get
+from billing.tiers import Tier, tier_get, tiers_all
+from config.errors import DomainError
 
 # a payment that was paid at some point (its purchase entry exists)
 WAS_PAID = (
@@ -122,3 +123,25 @@ def payment_breaches(*, limit: int = 100) -> list[str]:
                 f"{credits_refunded}) of a purchase of {credits}"
             )
     return sentences_capped(found, limit)
+
+
+def key_policy_check(*, user_id: int, rate_limit_rpm: int | None) -> None:
+    """What the account's tier allows a new key (the console asks before creating one,
+    through ``ACCOUNTS_KEY_POLICY``): at most ``max_keys`` usable keys, and a per-key rate
+    limit no higher than the tier's ceiling. Raises DomainError naming the field."""
+    from accounts.models import ApiKey  # billing may read accounts; kept local to this check
+
+    account_id = CreditAccount.objects.values_list("pk", flat=True).filter(user_id=user_id).first()
+    tier = account_tier(account_id=account_id) if account_id else tiers_all()[0]
+    if ApiKey.objects.filter(user_id=user_id, is_disabled=False).count() >= tier.max_keys:
+        raise DomainError(
+            "key_limit",
+            f"The {tier.name} tier allows {tier.max_keys} keys: revoke one first",
+        )
+    ceiling = tier.max_rate_limit_rpm
+    if rate_limit_rpm is not None and ceiling is not None and rate_limit_rpm > ceiling:
+        raise DomainError(
+            "invalid_parameter",
+            f"The {tier.name} tier allows at most {ceiling} requests per minute per key",
+            param="rate_limit_rpm",
+        )

@@ -226,6 +226,9 @@ BILLING_RECHARGE_MAX_DECLINES = env.int("BILLING_RECHARGE_MAX_DECLINES", default
 # Tiers by lifetime purchases in USD (an admin may set one instead).
 BILLING_TIER_BUILDER_USD = env.int("BILLING_TIER_BUILDER_USD", default=100)
 BILLING_TIER_ENTERPRISE_USD = env.int("BILLING_TIER_ENTERPRISE_USD", default=5_000)
+# Asked by the console before it creates a key (accounts cannot import billing): the
+# account's tier caps its number of keys and their rate limits.
+ACCOUNTS_KEY_POLICY = "billing.payment_selectors.key_policy_check"
 
 # --- Gateway ------------------------------------------------------------------------------------
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
@@ -260,5 +263,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # the Stripe SDK logs every request at INFO; its errors reach billing's own log lines
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }

@@ -72,3 +72,34 @@ def test_credits_need_a_key(db: None, api: Any, headers: dict[str, str]) -> None
     response = api.get("/v1/credits", **headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_the_tier_caps_keys_and_their_rate_limit_in_the_console(db: None, settings: Any) -> None:
+    from django.test import Client
+
+    from accounts.models import ApiKey
+    from accounts.services import user_create
+    from billing.models_payments import BillingProfile
+    from billing.tiers import tiers_all
+
+    # given a Pay-as-you-go account (5 keys, 60 requests/min per key)
+    payg = tiers_all()[0]
+    user = user_create(email="tier@example.com")
+    client = Client()
+    client.force_login(user)
+    # when it asks for a key above the tier's rate limit: refused, nothing created
+    page = client.post("/keys/", {"name": "fast", "rate_limit_rpm": "61"})
+    assert page.status_code == 200
+    assert b"at most 60 requests per minute" in page.content
+    assert ApiKey.objects.filter(user=user).count() == 0
+    # and the sixth key is refused
+    for n in range(payg.max_keys):
+        assert client.post("/keys/", {"name": f"k{n}", "rate_limit_rpm": "60"}).status_code == 200
+    assert ApiKey.objects.filter(user=user).count() == payg.max_keys
+    page = client.post("/keys/", {"name": "one-too-many"})
+    assert b"allows 5 keys" in page.content
+    assert ApiKey.objects.filter(user=user).count() == payg.max_keys
+    # when an admin sets Builder, the limits rise
+    BillingProfile.objects.create(account=user.credit_account, tier="builder")
+    client.post("/keys/", {"name": "builder", "rate_limit_rpm": "600"})
+    assert ApiKey.objects.get(user=user, name="builder").rate_limit_rpm == 600
