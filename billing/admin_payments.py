@@ -5,9 +5,12 @@ suspension. Registered by ``billing.admin``."""
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -32,14 +35,18 @@ class AdjustForm(forms.Form):
         "1,000,000 credits = 1 USD."
     )
     reason = forms.CharField(max_length=200, help_text="Kept on the ledger and the audit row.")
+    # One token per opened form: the ledger's unique (kind, reference) refuses a second
+    # submission, so a double click never adjusts twice.
+    token = forms.CharField(widget=forms.HiddenInput)
 
 
 @admin.action(description="Adjust credits (audited)", permissions=["grant"])
 def adjust_credits(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 ) -> TemplateResponse | None:
-    form = AdjustForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
+    applying = "apply" in request.POST
+    form = AdjustForm(request.POST) if applying else AdjustForm(initial={"token": uuid.uuid4().hex})
+    if applying and form.is_valid():
         for account in queryset.select_related("user").order_by("pk"):
             try:
                 entry = credits_adjust(
@@ -47,6 +54,11 @@ def adjust_credits(
                     staff_user=request.user,  # type: ignore[arg-type]
                     amount=form.cleaned_data["credits"],
                     reason=form.cleaned_data["reason"],
+                    reference=f"adjust:{form.cleaned_data['token']}:{account.pk}",
+                )
+            except IntegrityError:
+                modeladmin.message_user(
+                    request, f"{account.user}: already applied (form sent twice).", messages.WARNING
                 )
             except DomainError as exc:
                 modeladmin.message_user(request, f"{account.user}: {exc.message}", messages.ERROR)

@@ -140,7 +140,7 @@ class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
         """The cached key these headers present, if it passes every check; None when it is
         not cached or a copy that may be stale refuses it (then it is read)."""
         try:
-            return apikey_authenticate(meta, lookup=keycache.key_get)
+            return account_usable(apikey_authenticate(meta, lookup=keycache.key_get))
         except ApiError:
             return None
 

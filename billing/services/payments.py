@@ -301,9 +301,12 @@ def account_suspension_clear(*, account_id: int) -> None:
 
 
 @transaction.atomic
-def credits_adjust(*, account_id: int, staff_user: User, amount: int, reason: str) -> LedgerEntry:
+def credits_adjust(
+    *, account_id: int, staff_user: User, amount: int, reason: str, reference: str = ""
+) -> LedgerEntry:
     """A manual adjustment (signed credits) with its audit row naming the staff user.
-    Taking away never goes below what is available."""
+    Taking away never goes below what is available. A ``reference`` makes it idempotent:
+    the same one again raises IntegrityError and changes nothing."""
     if not reason.strip():
         raise DomainError("invalid_parameter", "An adjustment needs a reason", param="reason")
     account = CreditAccount.objects.select_for_update().get(pk=account_id)
@@ -315,7 +318,7 @@ def credits_adjust(*, account_id: int, staff_user: User, amount: int, reason: st
         account_id=account_id,
         amount=amount,
         kind=LedgerEntry.Kind.ADJUSTMENT,
-        reference="",
+        reference=reference[:100],
         memo=reason,
     )
     CreditAdjustment.objects.create(
