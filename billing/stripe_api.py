@@ -157,7 +157,7 @@ def checkout_session_create(
     """A Checkout Session (``mode=payment``) for one of our Payments, named in
     ``client_reference_id`` and in the metadata of the session and its PaymentIntent.
     ``save_card``: keep the card for off-session charges (auto-recharge)."""
-    metadata = {"payment_id": str(payment_id)}
+    metadata = {"gateway_payment_id": str(payment_id)}
     intent_data: dict[str, Any] = {"metadata": metadata}
     if save_card:
         intent_data["setup_future_usage"] = "off_session"
@@ -221,7 +221,7 @@ def payment_intent_charge_saved_card(
                 "payment_method": payment_method_id,
                 "confirm": True,
                 "off_session": True,
-                "metadata": {"payment_id": str(payment_id)},
+                "metadata": {"gateway_payment_id": str(payment_id)},
             },
             options={"idempotency_key": idempotency_key},
         )

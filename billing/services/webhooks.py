@@ -38,22 +38,40 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], None]
 
 
+METADATA_KEY = "gateway_payment_id"  # namespaced: the Stripe account may serve other apps
+
+
 def _payment_id(obj: dict[str, Any]) -> int | None:
-    """Our Payment named by a Stripe object (metadata, client reference or Stripe ids)."""
-    named = (obj.get("metadata") or {}).get("payment_id") or obj.get("client_reference_id")
-    if named and str(named).isdigit():
-        return int(named)
+    """Our Payment named by a Stripe object: our metadata (a session's
+    ``client_reference_id`` too), else the Stripe ids we recorded. A named Payment whose
+    recorded Stripe ids contradict the object is not ours to change (None)."""
+    kind = obj.get("object")
     intent = obj.get("payment_intent")
     if isinstance(intent, dict):
         intent = intent.get("id")
+    if kind == "payment_intent":
+        intent = obj.get("id")
+    named = (obj.get("metadata") or {}).get(METADATA_KEY)
+    if not named and kind == "checkout.session":
+        named = obj.get("client_reference_id")
+    if named and str(named).isdigit():
+        ids = Payment.objects.filter(pk=int(named)).values_list(
+            "stripe_session_id", "stripe_payment_intent_id"
+        )
+        found = ids.first()
+        if found is None:
+            return None
+        session_id, intent_id = found
+        if (kind == "checkout.session" and session_id and session_id != obj.get("id")) or (
+            intent and intent_id and intent_id != intent
+        ):
+            log.warning("Stripe %s %s contradicts payment %s", kind, obj.get("id"), named)
+            return None
+        return int(named)
     query = Q()
     if intent:
         query |= Q(stripe_payment_intent_id=intent)
-    if obj.get("object") == "payment_intent":
-        query |= Q(stripe_payment_intent_id=obj.get("id"))
-    charge = obj.get("charge") if obj.get("object") == "dispute" else None
-    if obj.get("object") == "charge":
-        charge = obj.get("id")
+    charge = obj.get("charge") if kind == "dispute" else obj.get("id") if kind == "charge" else None
     if charge:
         query |= Q(stripe_charge_id=charge)
     if not query:

@@ -35,11 +35,11 @@ def test_a_pack_checkout_creates_a_pending_payment_and_a_session(
     params = call["params"]
     assert params["mode"] == "payment"
     assert params["client_reference_id"] == str(payment.pk)
-    assert params["metadata"] == {"payment_id": str(payment.pk)}
+    assert params["metadata"] == {"gateway_payment_id": str(payment.pk)}
     assert params["line_items"][0]["price_data"]["unit_amount"] == "10000"
     assert params["line_items"][0]["price_data"]["currency"] == "usd"
     assert params["payment_intent_data"]["setup_future_usage"] == "off_session"
-    assert params["payment_intent_data"]["metadata"] == {"payment_id": str(payment.pk)}
+    assert params["payment_intent_data"]["metadata"] == {"gateway_payment_id": str(payment.pk)}
     assert params["success_url"].endswith(f"/credits/?payment={payment.pk}")
     assert call["headers"]["Idempotency-Key"] == f"checkout-payment-{payment.pk}"
     assert call["headers"]["Authorization"] == "Bearer sk_test_gateway"

@@ -290,3 +290,20 @@ def test_a_failed_handling_is_not_marked_done_and_the_retry_completes_it(
     assert stored.processed_at is not None and stored.error == ""
     assert buyer.balance() == 10_000_000
     assert CreditAccount.objects.get(user=buyer.user).balance == 10_000_000
+
+
+def test_an_event_whose_ids_contradict_the_payment_changes_nothing(
+    buyer: Buyer, fake_stripe: FakeStripe, webhook: Webhook
+) -> None:
+    # given our pending payment, and a paid session elsewhere on the Stripe account that
+    # happens to carry the same client reference
+    payment, session = buyer.checkout(pack="ten")
+    other = fake_stripe.session_object(session, id="cs_test_other_app", payment_status="paid")
+    # when its completion is delivered
+    assert (
+        webhook.deliver(fake_stripe.event("checkout.session.completed", other)).status_code == 200
+    )
+    # then our payment is untouched
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+    assert buyer.balance() == 0
