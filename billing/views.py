@@ -75,7 +75,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             user=request.user,
             pack_slug=request.POST.get("pack", ""),
             amount_usd=request.POST.get("amount_usd", ""),
-            save_card=request.POST.get("save_card") == "on",
+            # opting in: the box on the pack, or auto-recharge already on (a card to renew)
+            save_card=request.POST.get("save_card") == "on"
+            or AutoRecharge.objects.filter(account__user=request.user, is_enabled=True).exists(),
             success_url=success,
             cancel_url=request.build_absolute_uri(reverse("credits")),
         )

@@ -38,6 +38,10 @@ def _builder_with_saved_card(make_buyer: Any, fake: FakeStripe, webhook: Webhook
     )
     assert response.status_code == 302
     assert buyer.account.recharge_below == 8_000_000
+    # with auto-recharge on, a later checkout saves its card without the box ticked
+    buyer.checkout(pack="ten")
+    last = fake.calls("POST", "/v1/checkout/sessions")[-1]["params"]
+    assert last["payment_intent_data"]["setup_future_usage"] == "off_session"
     return buyer
 
 
