@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from gunicorn.http.errors import ParseException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -23,10 +21,12 @@ from gateway.auth import (
     ProvisionalKeyAuthentication,
     key_confirm,
 )
+from gateway.errors import error_response
 from gateway.formats.anthropic_inbound import response_from_canonical
 from gateway.gate import gate_enter, gate_leave
 from gateway.providers import Completion
 from gateway.ratelimit import ratelimit_hit
+from gateway.request_body import body_bytes, json_body
 from gateway.selectors import generation_detail, generation_get
 from gateway.services import Outcome
 from gateway.streaming import StreamEncoder, stream_open, stream_relay
@@ -58,50 +58,6 @@ def json_response(
     for name, value in (headers or {}).items():
         resp[name] = value
     return resp
-
-
-def json_body(request: HttpRequest) -> Any:
-    """The request's JSON body, at most ``GATEWAY_MAX_BODY_BYTES`` bytes (413 beyond).
-
-    A chunked body has no ``Content-Length``, so Django reads it as empty. gunicorn de-chunks
-    ``wsgi.input`` and says so with ``wsgi.input_terminated`` (the input ends at the body's
-    end), so the body is read from there, in pieces, never more than the limit plus one
-    byte. A server that does not de-chunk (Django's development server) cannot give the
-    body at all: 411, not a misleading "empty body"."""
-    limit = settings.GATEWAY_MAX_BODY_BYTES
-    too_large = ApiError(413, "payload_too_large", f"The body exceeds {limit} bytes")
-    length = request.META.get("CONTENT_LENGTH") or ""
-    chunked = not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if chunked:
-        if not request.META.get("wsgi.input_terminated"):
-            raise ApiError(
-                411,
-                "length_required",
-                "Send the body with a Content-Length header",
-                error_type="invalid_request_error",
-            )
-        stream = request.META["wsgi.input"]
-        pieces: list[bytes] = []
-        size = 0
-        try:
-            while piece := stream.read(min(65536, limit + 1 - size)):
-                pieces.append(piece)
-                size += len(piece)
-                if size > limit:
-                    raise too_large
-        except (OSError, ParseException) as exc:  # bad chunk framing, or the client left
-            raise ApiError(400, "invalid_request", "The chunked body is malformed") from exc
-        raw = b"".join(pieces)
-    else:
-        if length.isdigit() and int(length) > limit:
-            raise too_large
-        raw = request.body
-    if not raw:
-        raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
 
 
 def stream_response(
@@ -137,7 +93,14 @@ class GatewayView(APIView):
         """The admission slot (gateway.gate) is held from before authentication until the
         connection is given back before the upstream call, and given back here on every
         other path: an answer, an error, or an exception that escaped DRF's handler
-        (``finalize_response`` is not called then)."""
+        (``finalize_response`` is not called then). A POST's body is read before the slot
+        is taken."""
+        if request.method == "POST":
+            # The whole body first: a client slow to send it must not hold a slot meanwhile.
+            try:
+                body_bytes(request)
+            except ApiError as err:
+                return error_response(err, surface=self.surface)
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:

@@ -122,7 +122,7 @@ def plan(
     ``native`` is the surface's own body, which a route of its dialect receives instead."""
     requested = max_tokens_of(body)
     bound = tokens.prompt_bound(body, native)
-    predicted = tokens.prediction_bound(body)
+    predicted = tokens.prediction_bound(body, native)
     budget: int | None = None
     candidates: list[Candidate] = []
     for model in models:

@@ -1,7 +1,8 @@
 """Token counting without a tokenizer.
 
 ``prompt_bound`` is an upper bound used for holds: the UTF-8 byte length of the whole
-request body as JSON, less a few scalars that steer generation (``CONTROL_FIELDS``), of
+request body as JSON, less the fields the gateway replaces and the numbers and switches
+that steer generation (``REPLACED_FIELDS``, ``SCALAR_FIELDS``), of
 the larger of the canonical body and the surface's native body (whichever a route may
 receive). Every BPE token is at least one byte, so any text a
 provider bills as input, wherever it sits (messages, tools, functions, schemas,
@@ -41,18 +42,16 @@ OUTPUT_CAPS = (
     "best_of",
 )
 
-# Numbers and switches that steer generation and are never read as input, and the
-# gateway's own fields; everything else in a body counts (a field unknown here counts too,
-# so the bound errs on the side of holding more).
-CONTROL_FIELDS = frozenset(
+# Fields the client's value of never reaches an upstream: the gateway's own, the model
+# (renamed to the route's) and the completion caps (replaced by the one held for).
+REPLACED_FIELDS = frozenset({*OUTPUT_CAPS, "model", "models", "provider", "transforms"})
+# Numbers and switches that steer generation and are never read as input, left out only
+# while they are a number, a boolean or null: anything else in them is sent upstream and
+# counts, like every other field (a field unknown here counts too, so the bound errs on
+# the side of holding more).
+SCALAR_FIELDS = frozenset(
     {
-        *OUTPUT_CAPS,
-        "model",
-        "models",
-        "provider",
-        "transforms",
         "stream",
-        "stream_options",
         "temperature",
         "top_p",
         "top_k",
@@ -69,6 +68,13 @@ CONTROL_FIELDS = frozenset(
     }
 )
 
+
+def _counted(name: str, value: Any) -> bool:
+    if name in REPLACED_FIELDS:
+        return False
+    return name not in SCALAR_FIELDS or not (value is None or isinstance(value, int | float))
+
+
 _IMAGE = b'"type":"image'  # image_url, image, input_image (orjson writes no spaces)
 _DOCUMENTS = (b'"type":"document"', b'"type":"file"', b'"type":"input_file"')
 
@@ -79,7 +85,7 @@ def prompt_bound(*bodies: dict[str, Any] | None) -> int:
     for body in bodies:
         if not body:
             continue
-        data = orjson.dumps({k: v for k, v in body.items() if k not in CONTROL_FIELDS})
+        data = orjson.dumps({k: v for k, v in body.items() if _counted(k, v)})
         if any(kind in data for kind in _DOCUMENTS):
             return UNBOUNDED
         images = data.count(_IMAGE)
@@ -87,11 +93,11 @@ def prompt_bound(*bodies: dict[str, Any] | None) -> int:
     return total
 
 
-def prediction_bound(body: dict[str, Any]) -> int:
+def prediction_bound(*bodies: dict[str, Any] | None) -> int:
     """Tokens a predicted output may add to the completion (rejected prediction tokens are
-    billed as completion tokens): its bytes."""
-    prediction = body.get("prediction")
-    return len(orjson.dumps(prediction)) if prediction else 0
+    billed as completion tokens): its bytes, in whichever body carries it."""
+    predictions = [body.get("prediction") for body in bodies if body]
+    return max((len(orjson.dumps(p)) for p in predictions if p), default=0)
 
 
 def estimate(text: str) -> int:

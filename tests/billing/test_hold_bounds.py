@@ -89,7 +89,9 @@ def chat_extras(draw: Any) -> dict[str, Any]:
     """Billable input outside ``messages``, each field optional."""
     extras: dict[str, Any] = {}
     big = draw(bulk)
-    where = draw(st.sampled_from(["functions", "tools", "schema", "prediction", "extra", "none"]))
+    where = draw(
+        st.sampled_from(["functions", "tools", "schema", "prediction", "extra", "steering", "none"])
+    )
     if where == "functions":
         extras["functions"] = [{"name": "f", "description": big, "parameters": {"type": "object"}}]
     elif where == "tools":
@@ -105,6 +107,8 @@ def chat_extras(draw: Any) -> dict[str, Any]:
         extras["prediction"] = {"type": "content", "content": big}
     elif where == "extra":
         extras["web_search_options"] = {"user_location": {"approximate": {"city": big}}}
+    elif where == "steering":
+        extras[draw(st.sampled_from(["store", "seed", "top_a", "min_p"]))] = big
     return extras
 
 
@@ -270,3 +274,60 @@ def test_the_probe_s_undercounted_requests_are_charged_in_full(
     )
     assert before - account.balance() == expected
     assert breaches() == breached
+
+
+BIG = "a" * 20_000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "model", "body"),
+    [
+        ("/v1/embeddings", GPT, {"input": "abc", "temperature": BIG}),
+        ("/v1/embeddings", GPT, {"input": "abc", "seed": [BIG]}),
+        (
+            "/v1/chat/completions",
+            GPT,
+            {"messages": [{"role": "user", "content": "x"}], "store": BIG},
+        ),
+        (
+            "/v1/messages",
+            CLAUDE,
+            {"messages": [{"role": "user", "content": "x"}], "max_tokens": 5, "top_a": BIG},
+        ),
+        (
+            "/v1/messages",
+            CLAUDE,
+            {
+                "messages": [{"role": "user", "content": "x"}],
+                "max_tokens": 5,
+                "prediction": {"type": "content", "content": "p" * 3_000},
+            },
+        ),
+    ],
+)
+def test_text_in_a_steering_field_or_a_native_prediction_is_bounded_or_refused(
+    path: str,
+    model: str,
+    body: dict[str, Any],
+    greedy: tuple[GreedyServer, GreedyServer],
+    make_account: AccountFactory,
+) -> None:
+    # given text where a number belongs, or a prediction on the Anthropic surface
+    account = make_account(10_000_000_000)
+    before, breached = account.balance(), breaches()
+    server = greedy[0] if model == GPT else greedy[1]
+    calls = len(server.reported)
+    # when it is sent
+    status = _send(account, path, {"model": model, **body}, streamed=False)
+    # then it is refused before anything is held, or served and charged what was billed
+    assert breaches() == breached
+    if status != 200:
+        assert status == 400 and account.balance() == before
+        assert len(server.reported) == calls
+        return
+    prompt, completion = server.reported[-1]
+    expected = cost_of(
+        prompt_tokens=prompt, completion_tokens=completion, prompt=PROMPT, completion=COMPLETION
+    )
+    assert before - account.balance() == expected
