@@ -123,6 +123,11 @@ class Response:
                     self.sock.settimeout(_time_left(self._deadline, self._read_timeout))
                 piece = self._raw.read1(65536)
                 if not piece:
+                    if self._raw.length:  # the upstream closed before the whole body
+                        raise http.client.IncompleteRead(b"".join(pieces), self._raw.length)
+                    # read1 leaves a response whose length reached 0 open: close it, so the
+                    # connection goes back to its pool as after read()
+                    self._raw.close()
                     return b"".join(pieces)
                 pieces.append(piece)
         except TimeoutError as exc:

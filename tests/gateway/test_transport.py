@@ -78,6 +78,16 @@ def test_a_connection_is_reused_once_its_response_was_read(server):
     assert len(set(server.peers)) == 1  # one connection, three requests
 
 
+def test_a_connection_is_reused_inside_a_request_deadline_too(server):
+    # given every call runs under a request's deadline, as the gateway's do
+    for _ in range(3):
+        with transport.deadline_scope(started=time.monotonic(), seconds=60):
+            assert post(server, "/ok") == b'{"path": "/ok"}'
+    # then the body read by the deadline still gives its connection back
+    assert len(server.peers) == 3
+    assert len(set(server.peers)) == 1
+
+
 def test_a_connection_the_upstream_dropped_while_idle_is_replaced_once(server):
     assert post(server, "/drop") == b'{"path": "/drop"}'
     time.sleep(0.1)  # the upstream has closed the pooled connection by now
