@@ -10,7 +10,10 @@ threshold, buy its pack with the saved card, off-session.
   idempotency key is the Payment's. The credits come from the ``payment_intent.succeeded``
   webhook, never from the call's answer.
 - A decline fails the Payment and counts; ``BILLING_RECHARGE_MAX_DECLINES`` in a row turn
-  auto-recharge off. A success resets the count.
+  auto-recharge off. A success resets the count. Any other failure of the call leaves the
+  Payment pending (Stripe may have charged the card): the webhook decides.
+- No attempt starts while an earlier one awaits its webhook (``PENDING_STALE`` at most), so
+  a late or lost webhook cannot make the card pay twice.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # A claim older than this belongs to a worker that died mid-attempt.
 CLAIM_STALE = dt.timedelta(minutes=10)
+# A pending auto-recharge older than this no longer holds back the next one.
+PENDING_STALE = dt.timedelta(hours=1)
 
 _enqueued: dict[int, float] = {}
 
@@ -52,8 +57,22 @@ def recharge_check(*, account: CreditAccount, charged: int) -> bool:
     from billing.tasks import auto_recharge  # the task module imports this one
 
     account_id = account.pk
-    transaction.on_commit(lambda: auto_recharge.delay(account_id))
+    # robust: the request is already billed; a broker that cannot take the task must not
+    # turn its answer into an error (the next settle under the threshold queues it again)
+    transaction.on_commit(lambda: auto_recharge.delay(account_id), robust=True)
     return True
+
+
+def _awaiting_webhook(account_id: int) -> bool:
+    """An earlier attempt's PaymentIntent has no answer from Stripe's webhook yet (or its
+    call's outcome is unknown): charging again could take a second payment before the
+    first is credited. Waits at most ``PENDING_STALE``."""
+    return Payment.objects.filter(
+        account_id=account_id,
+        kind=Payment.Kind.AUTO_RECHARGE,
+        status=Payment.Status.PENDING,
+        created_at__gt=timezone.now() - PENDING_STALE,
+    ).exists()
 
 
 def _claim(account_id: int) -> bool:
@@ -77,7 +96,7 @@ def recharge_attempt(*, account_id: int) -> str:
     ).get(pk=account_id)
     if below is None or suspended or balance - held >= below:
         return "not_needed"
-    if not _claim(account_id):
+    if _awaiting_webhook(account_id) or not _claim(account_id):
         return "skipped"
     try:
         return _charge(account_id)
@@ -130,10 +149,12 @@ def _charge(account_id: int) -> str:
         recharge_declined(payment_id=payment.pk, message=exc.message)
         return "declined"
     except stripe_api.PaymentError as exc:
-        payments.payment_mark_closed(
-            payment_id=payment.pk, status=Payment.Status.FAILED, message=exc.message
+        # Not a decline: a timeout, a lost connection or a server error may come after
+        # Stripe charged the card. The Payment stays pending and the webhook decides
+        # (payment_intent.succeeded grants, payment_failed fails it).
+        AutoRecharge.objects.filter(pk=recharge.pk).update(
+            last_error=f"Awaiting Stripe's answer: {exc.message}"[:300]
         )
-        AutoRecharge.objects.filter(pk=recharge.pk).update(last_error=exc.message[:300])
         return "error"
     payments.payment_ids_record(payment_id=payment.pk, payment_intent_id=intent.id)
     return "charged"

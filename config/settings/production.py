@@ -2,6 +2,8 @@
 TLS-terminating proxy that sets ``X-Forwarded-Proto``: plain HTTP is redirected to HTTPS,
 and browsers are told (HSTS) to use HTTPS only."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -20,10 +22,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 
 # No silent SQLite fallback: the database is named explicitly (ImproperlyConfigured if not).
-env("DATABASE_URL")
+if not env("DATABASE_URL"):
+    raise ImproperlyConfigured("Set the DATABASE_URL environment variable")
 # Payments are on once a Stripe key is set (or PAYMENTS_ENABLED says so); then both Stripe
 # secrets are required, so a half-configured webhook can never accept unsigned events.
 PAYMENTS_ENABLED = env.bool("PAYMENTS_ENABLED", default=bool(env("STRIPE_SECRET_KEY", default="")))
 if PAYMENTS_ENABLED:
     STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
     STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+    if not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):  # set, but empty, is not set
+        raise ImproperlyConfigured("Set both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")

@@ -173,6 +173,9 @@ class FakeStripe(ThreadingHTTPServer):
         self.customers: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
+        # fault: the next PaymentIntent is charged, then the answer is a 500 (Stripe's
+        # outcome is unknown to the caller; the webhook still tells)
+        self.fail_after_charge = False
         self._thread: threading.Thread | None = None
 
     @property
@@ -195,6 +198,7 @@ class FakeStripe(ThreadingHTTPServer):
             self.customers.clear()
             self.sessions.clear()
             self.intents.clear()
+            self.fail_after_charge = False
 
     def calls(self, method: str, path: str) -> list[dict[str, Any]]:
         """The recorded requests to ``method path`` (a path prefix)."""
@@ -316,6 +320,9 @@ class FakeStripe(ThreadingHTTPServer):
                     "payment_intent": intent,
                 }
             }
+        if self.fail_after_charge:
+            self.fail_after_charge = False
+            return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
         return 200, intent
 
     # --- events, for the test to deliver -----------------------------------------------------

@@ -195,3 +195,51 @@ def test_concurrent_settles_start_one_payment_intent(
     assert len(results) == 8
     assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
     assert Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE).count() == 1
+
+
+def test_an_unknown_outcome_waits_for_the_webhook_and_never_charges_twice(
+    buyer: Buyer, fake_stripe: FakeStripe, webhook: Webhook, settings: Any
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    # given a balance under the threshold, and Stripe charging the card but answering 500
+    settings.BILLING_RECHARGE_MIN_INTERVAL_SECONDS = 0
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    fake_stripe.fail_after_charge = True
+    account_id = buyer.account.pk
+    # when the attempt's outcome is unknown
+    assert recharge.recharge_attempt(account_id=account_id) == "error"
+    payment = Payment.objects.get(kind=Payment.Kind.AUTO_RECHARGE)
+    # then the Payment stays pending, and no second attempt charges while it waits
+    assert payment.status == Payment.Status.PENDING
+    assert recharge.recharge_attempt(account_id=account_id) == "skipped"
+    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
+    # and Stripe's webhook, which knows the card was charged, grants the pack once
+    intent = fake_stripe.intent_object(list(fake_stripe.intents)[-1])
+    assert webhook.deliver(fake_stripe.event("payment_intent.succeeded", intent)).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert buyer.balance() == 5_000_000 + 10_000_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enqueue_failure_does_not_fail_a_billed_request(
+    make_account: Any, make_model: Any, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing import tasks
+
+    # given an account under its recharge threshold, and a broker that refuses the task
+    make_model("test/priced")
+    account = make_account(1_000_000)
+    CreditAccount.objects.filter(user=account.user).update(recharge_below=5_000_000)
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OSError("broker unreachable")
+
+    monkeypatch.setattr(tasks.auto_recharge, "delay", refused)
+    # when a billed request settles (in autocommit, as in production)
+    resp = api.post("/v1/chat/completions", CHAT, account=account)
+    # then it is answered and billed as usual
+    assert resp.status_code == 200, resp.content
+    assert account.balance() == 1_000_000 - resp.json()["usage"]["cost"]

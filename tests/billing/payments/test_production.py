@@ -41,8 +41,10 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_database_url_is_required() -> None:
-    result = start(**{k: v for k, v in BASE.items() if k != "DATABASE_URL"})
+@pytest.mark.parametrize("empty", [False, True])
+def test_database_url_is_required(empty: bool) -> None:
+    env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"}
+    result = start(**env, **({"DATABASE_URL": ""} if empty else {}))
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
 
@@ -53,6 +55,7 @@ def test_database_url_is_required() -> None:
         {"STRIPE_SECRET_KEY": "sk_live_x"},
         {"PAYMENTS_ENABLED": "true"},
         {"PAYMENTS_ENABLED": "true", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+        {"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": ""},
     ],
 )
 def test_stripe_secrets_are_required_once_payments_are_on(payments: dict[str, str]) -> None:
