@@ -103,6 +103,8 @@ def auto_recharge(request: HttpRequest) -> HttpResponse:
         return redirect("credits")
     try:
         threshold_usd = int(request.POST.get("threshold_usd") or "0")
+        if not 0 <= threshold_usd <= settings.BILLING_TOPUP_MAX_USD:
+            raise ValueError(threshold_usd)
         payments.auto_recharge_update(
             account=account,
             is_enabled=enabled,
@@ -110,7 +112,10 @@ def auto_recharge(request: HttpRequest) -> HttpResponse:
             pack_slug=request.POST.get("pack", ""),
         )
     except ValueError:
-        messages.error(request, "The threshold is a whole number of USD.")
+        messages.error(
+            request,
+            f"The threshold is a whole number of USD, 0 to {settings.BILLING_TOPUP_MAX_USD}.",
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -243,3 +243,15 @@ def test_an_enqueue_failure_does_not_fail_a_billed_request(
     # then it is answered and billed as usual
     assert resp.status_code == 200, resp.content
     assert account.balance() == 1_000_000 - resp.json()["usage"]["cost"]
+
+
+def test_an_absurd_threshold_is_refused_on_the_form(buyer: Buyer) -> None:
+    # when the threshold would not fit the account's integer columns
+    response = buyer.client.post(
+        "/credits/auto-recharge/", {"enabled": "on", "threshold_usd": "1" + "0" * 30, "pack": "ten"}
+    )
+    # then the page says why and the settings keep their value
+    assert response.status_code == 302
+    page = buyer.client.get("/credits/")
+    assert b"whole number of USD, 0 to 10000" in page.content
+    assert AutoRecharge.objects.get(account=buyer.account).threshold == 8_000_000
