@@ -64,7 +64,7 @@ def keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         kwargs = form.service_kwargs()
         try:
-            import_string(settings.ACCOUNTS_KEY_POLICY)(
+            kwargs["rate_limit_rpm"] = import_string(settings.ACCOUNTS_KEY_POLICY)(
                 user_id=request.user.pk, rate_limit_rpm=kwargs["rate_limit_rpm"]
             )
         except DomainError as exc:

@@ -125,10 +125,12 @@ def payment_breaches(*, limit: int = 100) -> list[str]:
     return sentences_capped(found, limit)
 
 
-def key_policy_check(*, user_id: int, rate_limit_rpm: int | None) -> None:
+def key_policy_check(*, user_id: int, rate_limit_rpm: int | None) -> int | None:
     """What the account's tier allows a new key (the console asks before creating one,
     through ``ACCOUNTS_KEY_POLICY``): at most ``max_keys`` usable keys, and a per-key rate
-    limit no higher than the tier's ceiling. Raises DomainError naming the field."""
+    limit no higher than the tier's ceiling. Returns the key's rate limit: the one asked
+    for, or the tier's ceiling when none was (no limit only where the tier has none).
+    Raises DomainError naming the field."""
     from accounts.models import ApiKey  # billing may read accounts; kept local to this check
 
     account_id = CreditAccount.objects.values_list("pk", flat=True).filter(user_id=user_id).first()
@@ -145,3 +147,4 @@ def key_policy_check(*, user_id: int, rate_limit_rpm: int | None) -> None:
             f"The {tier.name} tier allows at most {ceiling} requests per minute per key",
             param="rate_limit_rpm",
         )
+    return ceiling if rate_limit_rpm is None else rate_limit_rpm

@@ -196,12 +196,16 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(
     assert api.json()["data"]["limit"] == 2_500_000
 
 
-def test_key_with_defaults_has_no_limits(client_in: Client, user: User) -> None:
+def test_key_with_defaults_has_no_limits_but_its_tier_s_rate_ceiling(
+    client_in: Client, user: User
+) -> None:
     resp = create_key(client_in)
     assert resp.status_code == 200 and KEY_RE.search(resp.content.decode())
     key = ApiKey.objects.get(user=user)
     assert key.name == "default" and key.monthly_limit is None and key.expires_at is None
-    assert key.allowed_models == [] and key.allowed_ips == [] and key.rate_limit_rpm is None
+    assert key.allowed_models == [] and key.allowed_ips == []
+    # the Pay-as-you-go tier's highest per-key rate limit, which an empty field cannot exceed
+    assert key.rate_limit_rpm == 60
 
 
 @pytest.mark.parametrize(

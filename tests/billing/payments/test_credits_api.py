@@ -103,3 +103,6 @@ def test_the_tier_caps_keys_and_their_rate_limit_in_the_console(db: None, settin
     BillingProfile.objects.create(account=user.credit_account, tier="builder")
     client.post("/keys/", {"name": "builder", "rate_limit_rpm": "600"})
     assert ApiKey.objects.get(user=user, name="builder").rate_limit_rpm == 600
+    # and a key asking for no rate limit gets the tier's highest, not an unlimited one
+    client.post("/keys/", {"name": "unset", "rate_limit_rpm": ""})
+    assert ApiKey.objects.get(user=user, name="unset").rate_limit_rpm == 600
