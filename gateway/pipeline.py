@@ -171,9 +171,6 @@ def dialect_for(route: RouteInfo) -> Dialect:
     return dialect
 
 
-GATEWAY_FIELDS = ("models", "provider", "transforms")
-
-
 def upstream_body(admission: Admission, candidate: Candidate) -> dict[str, Any]:
     """The canonical body for a route: without the gateway's own fields, and with exactly one
     completion cap, the one held for (under the name the client used, else ``max_tokens``);
@@ -181,7 +178,7 @@ def upstream_body(admission: Admission, candidate: Candidate) -> dict[str, Any]:
     body = {
         k: v
         for k, v in admission.body.items()
-        if k not in GATEWAY_FIELDS and k not in tokens.OUTPUT_CAPS
+        if k not in tokens.GATEWAY_FIELDS and k not in tokens.OUTPUT_CAPS
     }
     if admission.operation != "embed":
         completion = admission.body.get("max_completion_tokens") is not None

@@ -44,7 +44,9 @@ OUTPUT_CAPS = (
 
 # Fields the client's value of never reaches an upstream: the gateway's own, the model
 # (renamed to the route's) and the completion caps (replaced by the one held for).
-REPLACED_FIELDS = frozenset({*OUTPUT_CAPS, "model", "models", "provider", "transforms"})
+# The gateway's own fields: they steer routing and are never sent upstream.
+GATEWAY_FIELDS = ("models", "provider", "transforms")
+REPLACED_FIELDS = frozenset({*OUTPUT_CAPS, *GATEWAY_FIELDS, "model"})
 # Numbers and switches that steer generation and are never read as input, left out only
 # while they are a number, a boolean or null: anything else in them is sent upstream and
 # counts, like every other field (a field unknown here counts too, so the bound errs on

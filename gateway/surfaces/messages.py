@@ -12,14 +12,12 @@ from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
 from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
 from gateway.pipeline import Native
 from gateway.services import Outcome
+from gateway.tokens import GATEWAY_FIELDS
 from gateway.validation.messages import messages_validate
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
-
-
-GATEWAY_FIELDS = ("models", "provider", "transforms")
 
 
 def native_request(body: dict[str, Any], meta: dict[str, Any]) -> Native:
