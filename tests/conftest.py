@@ -1,26 +1,35 @@
 """Shared fixtures: a real fake upstream server, a registry pointing at it, users with keys
-and credits, and an API client."""
+and credits, and an API client. The rows are made by tests/factories.py; the session's end
+says how many PostgreSQL-only tests were skipped (tests/skip_summary.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import Client
 
-from accounts.models import ApiKey, User
-from accounts.services import apikey_create, user_create
-from billing.services import credits_grant
-from catalog.models import Model, Provider, Route
+from catalog.models import Model, Provider
 from gateway import keycache, routing
+from tests.factories import (
+    ANTHROPIC_KEY_ENV,
+    ANTHROPIC_SECRET,
+    FAKE_KEY_ENV,
+    FAKE_SECRET,
+    Account,
+    AccountFactory,
+    ModelFactory,
+    account_create,
+    anthropic_provider_create,
+    anthropic_reset,
+    model_create,
+    provider_create,
+    upstream_reset,
+)
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
-
-FAKE_KEY_ENV = "FAKE_UPSTREAM_API_KEY"
+from tests.helpers import ApiClient
+from tests.skip_summary import pytest_terminal_summary  # noqa: F401  (a hook of this conftest)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,11 +59,8 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 @pytest.fixture
 def upstream(fake_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> FakeUpstream:
     """The fake upstream, its request log emptied and its delays reset for this test."""
-    fake_upstream.requests.clear()
-    fake_upstream.delay = 0.0
-    fake_upstream.chunk_delay = 0.0
-    monkeypatch.setenv(FAKE_KEY_ENV, "upstream-secret")
-    return fake_upstream
+    monkeypatch.setenv(FAKE_KEY_ENV, FAKE_SECRET)
+    return upstream_reset(fake_upstream)
 
 
 @pytest.fixture(autouse=True)
@@ -68,120 +74,32 @@ def _fresh_breakers() -> Iterator[None]:
 
 @pytest.fixture
 def provider(db: None, upstream: FakeUpstream) -> Provider:
-    return Provider.objects.create(
-        slug="fake",
-        name="Fake",
-        dialect="openai",
-        base_url=upstream.url + "/v1",
-        api_key_env=FAKE_KEY_ENV,
-    )
-
-
-ModelFactory = Callable[..., Model]
+    return provider_create(upstream)
 
 
 @pytest.fixture
 def make_model(provider: Provider) -> ModelFactory:
-    def make(
-        public_id: str = "test/echo",
-        *,
-        upstream_models: tuple[str, ...] = ("echo",),
-        prompt: str | None = "1.5",
-        completion: str | None = "6.25",
-        request: str | None = "0",
-        cache_read: str | None = None,
-        aliases: tuple[str, ...] = (),
-        context_length: int = 100_000,
-        max_output_tokens: int = 1_000,
-        route_provider: Provider | None = None,
-        **fields: Any,
-    ) -> Model:
-        model = Model.objects.create(
-            public_id=public_id,
-            name=public_id,
-            context_length=context_length,
-            max_output_tokens=max_output_tokens,
-            price_prompt=None if prompt is None else Decimal(prompt),
-            price_completion=None if completion is None else Decimal(completion),
-            price_request=None if request is None else Decimal(request),
-            price_cache_read=None if cache_read is None else Decimal(cache_read),
-            **fields,
-        )
-        for alias in aliases:
-            model.aliases.create(alias=alias)
-        for i, name in enumerate(upstream_models):
-            Route.objects.create(
-                model=model,
-                provider=route_provider or provider,
-                upstream_model=name,
-                priority=100 - i,
-            )
-        return model
+    """``make_model(public_id, ...)``: tests.factories.model_create on ``provider``."""
+
+    def make(public_id: str = "test/echo", **options: Any) -> Model:
+        return model_create(provider, public_id, **options)
 
     return make
-
-
-@dataclass
-class Account:
-    user: User
-    key: ApiKey
-    secret: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"}
-
-    def balance(self) -> int:
-        self.user.credit_account.refresh_from_db()
-        return self.user.credit_account.balance
-
-    def held(self) -> int:
-        self.user.credit_account.refresh_from_db()
-        return self.user.credit_account.held
-
-
-AccountFactory = Callable[..., Account]
 
 
 @pytest.fixture
 def make_account(db: None) -> AccountFactory:
+    """``make_account(credits, email=None, **key_fields)``: a new user (user<n>@example.com
+    unless named) with credits and one key."""
     counter = {"n": 0}
 
     def make(credits: int = 10_000_000, *, email: str | None = None, **key_fields: Any) -> Account:
         counter["n"] += 1
-        user = user_create(email=email or f"user{counter['n']}@example.com")
-        if credits:
-            credits_grant(user_id=user.pk, amount=credits, memo="test")
-        created = apikey_create(user=user, **key_fields)
-        return Account(user=user, key=created.api_key, secret=created.secret)
+        return account_create(
+            email=email or f"user{counter['n']}@example.com", credits=credits, **key_fields
+        )
 
     return make
-
-
-class ApiClient:
-    """Django's test client speaking JSON to /v1."""
-
-    def __init__(self) -> None:
-        self.client = Client()
-
-    def post(
-        self,
-        path: str,
-        body: Any = None,
-        *,
-        account: Account | None = None,
-        raw: bytes | None = None,
-        **headers: str,
-    ) -> Any:
-        if account is not None:
-            headers = {**account.headers, **headers}
-        data = raw if raw is not None else json.dumps(body)
-        return self.client.post(path, data=data, content_type="application/json", **headers)
-
-    def get(self, path: str, *, account: Account | None = None, **headers: str) -> Any:
-        if account is not None:
-            headers = {**account.headers, **headers}
-        return self.client.get(path, **headers)
 
 
 @pytest.fixture
@@ -190,9 +108,6 @@ def api() -> ApiClient:
 
 
 # --- the fake Anthropic upstream ------------------------------------------------------------
-
-ANTHROPIC_KEY_ENV = "FAKE_ANTHROPIC_API_KEY"
-ANTHROPIC_SECRET = "anthropic-secret"  # the key the fake expects
 
 
 @pytest.fixture(scope="session")
@@ -205,10 +120,7 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 @pytest.fixture
 def anthropic_upstream(fake_anthropic: FakeAnthropic) -> FakeAnthropic:
     """The fake Anthropic upstream, its request log emptied for this test."""
-    with fake_anthropic.lock:
-        fake_anthropic.requests.clear()
-        fake_anthropic.disconnects = 0
-    return fake_anthropic
+    return anthropic_reset(fake_anthropic)
 
 
 @pytest.fixture
@@ -217,10 +129,4 @@ def anthropic_provider(
 ) -> Provider:
     """A provider of the ``anthropic`` dialect at the fake (base URL without ``/v1``)."""
     monkeypatch.setenv(ANTHROPIC_KEY_ENV, ANTHROPIC_SECRET)
-    return Provider.objects.create(
-        slug="fake-anthropic",
-        name="Fake Anthropic",
-        dialect="anthropic",
-        base_url=anthropic_upstream.url,
-        api_key_env=ANTHROPIC_KEY_ENV,
-    )
+    return anthropic_provider_create(anthropic_upstream)

@@ -1,23 +1,51 @@
-"""Shared assertions and arithmetic for the API tests: the error body, "nothing was charged",
-the expected cost of a request, and per-key rate-limit counters."""
+"""Shared helpers for the API tests: a JSON client for /v1, the error body, "nothing was
+charged", the expected cost of a request, and per-key rate-limit counters."""
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.test import Client
 
 from billing.models import Hold, KeySpend, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway import ratelimit
 from gateway.models import RateCounter
-from tests.conftest import Account
+from tests.factories import Account
 from tests.fakes.upstream import reply_text, usage_for
 
 MIN_CHARGE = 100  # BILLING_MIN_CHARGE's default, in credits
+
+
+class ApiClient:
+    """Django's test client speaking JSON to /v1."""
+
+    def __init__(self) -> None:
+        self.client = Client()
+
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        account: Account | None = None,
+        raw: bytes | None = None,
+        **headers: str,
+    ) -> Any:
+        if account is not None:
+            headers = {**account.headers, **headers}
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(path, data=data, content_type="application/json", **headers)
+
+    def get(self, path: str, *, account: Account | None = None, **headers: str) -> Any:
+        if account is not None:
+            headers = {**account.headers, **headers}
+        return self.client.get(path, **headers)
 
 
 def chat_body(model: str = "test/echo", text: str = "one two three", **extra: Any) -> dict:

@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from billing.models import Hold, LedgerEntry
-from tests.conftest import Account, ApiClient
+from tests.factories import Account
+from tests.helpers import ApiClient
 
 KEEPALIVE = b": keep-alive"
 

@@ -15,8 +15,8 @@ from accounts.keys import key_prefix
 from accounts.models import ApiKey, ApiKeyEvent, User
 from accounts.services import apikey_create, apikey_revoke, user_create
 from billing.models import LedgerEntry
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
-from tests.helpers import assert_error, chat_body
+from tests.factories import AccountFactory, ModelFactory
+from tests.helpers import ApiClient, assert_error, chat_body
 
 URL = "/v1/chat/completions"
 

@@ -16,9 +16,9 @@ from django.urls import reverse
 from accounts.models import User
 from catalog.models import Provider
 from tests.admin.conftest import Registry
-from tests.conftest import FAKE_KEY_ENV, AccountFactory, ApiClient, ModelFactory
+from tests.factories import FAKE_KEY_ENV, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import chat_body
+from tests.helpers import ApiClient, chat_body
 
 DJANGO_SECRET = "the-django-secret-key-value-0123456789"
 

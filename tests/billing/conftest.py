@@ -9,7 +9,7 @@ import pytest
 
 from billing.models import CreditAccount, KeySpend
 from billing.services import HoldRef, credits_reserve, month_start
-from tests.conftest import Account
+from tests.factories import Account
 
 Reserve = Callable[..., HoldRef]
 

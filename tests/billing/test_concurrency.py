@@ -28,7 +28,7 @@ from django.db import connection
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import InsufficientCredits, KeyLimitExceeded, credits_reserve
 from gateway.models import Generation
-from tests.conftest import Account
+from tests.factories import Account
 from tests.fakes.upstream import FakeHandler, FakeUpstream
 
 pytestmark = [

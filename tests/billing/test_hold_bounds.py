@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from catalog.models import Model, Provider, Route
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory
+from tests.factories import Account, AccountFactory
 from tests.fakes.greedy import GreedyAnthropicHandler, GreedyOpenAIHandler, GreedyServer
 from tests.helpers import cost_of
 

@@ -25,9 +25,9 @@ from gateway.models import Generation
 from gateway.selectors import sweep_age_seconds
 from gateway.sweeper import generation_interrupt, holds_sweep
 from tests.billing.conftest import account_row, key_spend_row, request_id_new
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_not_charged, chat_body, cost_of
+from tests.helpers import ApiClient, assert_not_charged, chat_body, cost_of
 from tests.sse import (
     content_chunks,
     estimate,

@@ -15,7 +15,7 @@ from django.utils import timezone
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import credits_settle
 from gateway.models import Generation
-from tests.conftest import Account
+from tests.factories import Account
 
 CHAT = "/v1/chat/completions"
 

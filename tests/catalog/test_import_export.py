@@ -13,8 +13,9 @@ from django.core.management import CommandError, call_command
 from catalog.models import Model, ModelAlias, Provider, Route
 from catalog.selectors import model_resolve
 from catalog.services import CatalogError, catalog_export, catalog_import
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
+from tests.helpers import ApiClient
 
 DEMO = Path(__file__).resolve().parents[2] / "catalog" / "demo_catalog.json"
 

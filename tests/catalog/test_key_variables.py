@@ -16,9 +16,9 @@ from django.db import connection
 from catalog.models import Provider
 from catalog.services import CatalogError, catalog_import
 from catalog.validators import api_key_env_refusal
-from tests.conftest import FAKE_KEY_ENV, Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import FAKE_KEY_ENV, Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body
+from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body
 
 ENV_EXAMPLE = Path(settings.BASE_DIR) / ".env.example"
 

@@ -12,7 +12,7 @@ import pytest
 
 from catalog.services import catalog_import
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of
 from tests.sse import ledger_verified, sdk

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.embeddings import embedding_vector
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, chat_body, cost_of
+from tests.helpers import ApiClient, assert_error, chat_body, cost_of
 from tests.sse import sse_chunks, stream_raw
 
 START = 10_000_000

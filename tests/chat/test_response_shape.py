@@ -9,9 +9,9 @@ import pytest
 
 from gateway.models import Generation
 from gateway.surfaces.chat import finish_reason_normalise
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import chat_body, cost_of
+from tests.helpers import ApiClient, chat_body, cost_of
 from tests.sse import ledger_verified, sse_chunks, stream_raw
 
 START = 10_000_000

@@ -11,9 +11,9 @@ import pytest
 
 from catalog.models import Provider, Route
 from gateway.models import Generation
-from tests.conftest import FAKE_KEY_ENV, Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import FAKE_KEY_ENV, Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body, cost_of
+from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body, cost_of
 from tests.sse import ledger_verified, sse_chunks, stream_raw
 
 START = 10_000_000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.streams import TOOL_ARGUMENTS, TOOL_CALL_ID
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of, fake_usage

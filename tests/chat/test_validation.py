@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from billing.models import Hold, LedgerEntry
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body, cost_of
+from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body, cost_of
 
 START = 10_000_000
 CONTEXT = 1_000

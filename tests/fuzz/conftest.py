@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.models import Provider
-from tests.conftest import AccountFactory, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
 from tests.validation.conftest import CLAUDE, EMBED, GPT, World

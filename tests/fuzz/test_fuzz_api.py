@@ -32,7 +32,7 @@ import requests
 from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway.models import Generation
-from tests.conftest import Account
+from tests.factories import Account
 from tests.fuzz.conftest import BROKEN_CLAUDE, BROKEN_GPT
 from tests.fuzz.generators import BODY_LIMIT, FuzzRequest, Generator
 from tests.validation.conftest import CLAUDE, EMBED, GPT, World

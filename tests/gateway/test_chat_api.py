@@ -11,9 +11,16 @@ from django.test import override_settings
 from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body, cost_of, fake_usage
+from tests.helpers import (
+    ApiClient,
+    assert_error,
+    assert_not_charged,
+    chat_body,
+    cost_of,
+    fake_usage,
+)
 
 START = 10_000_000
 

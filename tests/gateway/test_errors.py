@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.services import apikey_revoke
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body
+from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body
 
 START = 10_000_000
 URL = "/v1/chat/completions"

@@ -10,9 +10,15 @@ from django.conf import settings
 
 from billing.models import KeySpend
 from gateway.models import Generation
-from tests.conftest import FAKE_KEY_ENV, AccountFactory, ApiClient, ModelFactory
+from tests.factories import FAKE_KEY_ENV, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body, rate_counters_clear
+from tests.helpers import (
+    ApiClient,
+    assert_error,
+    assert_not_charged,
+    chat_body,
+    rate_counters_clear,
+)
 
 START = 10_000_000
 URL = "/v1/chat/completions"

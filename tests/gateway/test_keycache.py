@@ -20,9 +20,9 @@ from accounts.services import apikey_revoke, apikey_touch, apikey_update
 from billing.models import Hold
 from gateway import auth
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, chat_body, rate_counters_clear
+from tests.helpers import ApiClient, assert_error, chat_body, rate_counters_clear
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the cache rides on PostgreSQL's reserve"

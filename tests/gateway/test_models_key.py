@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
-from tests.helpers import assert_error, chat_body, rate_counters_clear
+from tests.factories import AccountFactory, ModelFactory
+from tests.helpers import ApiClient, assert_error, chat_body, rate_counters_clear
 
 PLAIN_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 

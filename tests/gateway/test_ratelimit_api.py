@@ -12,9 +12,9 @@ import pytest
 
 from gateway import ratelimit
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, chat_body, rate_counters_clear
+from tests.helpers import ApiClient, assert_error, chat_body, rate_counters_clear
 
 START = 10_000_000
 COUNT_TOKENS = "/v1/messages/count_tokens"

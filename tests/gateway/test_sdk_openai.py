@@ -11,7 +11,7 @@ import requests
 
 from billing.models import LedgerEntry
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of
 

@@ -15,17 +15,10 @@ from django.forms.models import model_to_dict
 from catalog.models import Provider
 from gateway.models import Generation
 from gateway.providers.base import REDACTED, secret_redact
-from tests.conftest import (
-    ANTHROPIC_KEY_ENV,
-    FAKE_KEY_ENV,
-    Account,
-    AccountFactory,
-    ApiClient,
-    ModelFactory,
-)
+from tests.factories import ANTHROPIC_KEY_ENV, FAKE_KEY_ENV, Account, AccountFactory, ModelFactory
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged
+from tests.helpers import ApiClient, assert_error, assert_not_charged
 from tests.sse import sse_chunks
 
 START = 10_000_000

@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Hold
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import chat_body, cost_of
+from tests.helpers import ApiClient, chat_body, cost_of
 from tests.sse import (
     chunk_text,
     content_chunks,

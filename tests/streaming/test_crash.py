@@ -31,7 +31,7 @@ from billing.models import Hold
 from billing.selectors import ledger_breaches
 from gateway.invariants import generation_ledger_breaches
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.streaming.test_disconnect import stream_open_raw
 

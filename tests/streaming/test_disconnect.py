@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of
 from tests.sse import estimate, estimated_completion, ledger_verified

@@ -7,9 +7,9 @@ import pytest
 
 from billing.models import LedgerEntry
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged, chat_body, cost_of
+from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body, cost_of
 from tests.sse import (
     content_chunks,
     estimate,

@@ -13,9 +13,10 @@ import pytest
 
 from catalog.models import Provider
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ApiClient, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
+from tests.helpers import ApiClient
 from tests.sse import sse_payloads
 
 START = 10_000_000

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.test import override_settings
 
 from gateway.models import Generation
-from tests.conftest import AccountFactory, ApiClient, ModelFactory
+from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_not_charged, chat_body, cost_of
+from tests.helpers import ApiClient, assert_not_charged, chat_body, cost_of
 from tests.sse import KEEPALIVE, content_chunks, ledger_verified, sse_chunks, stream_raw
 
 START = 10_000_000

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.streams import TOOL_ARGUMENTS, TOOL_CALL_ID
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of

@@ -13,7 +13,7 @@ import pytest
 
 from catalog.models import Provider
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory, ModelFactory
+from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import cost_of

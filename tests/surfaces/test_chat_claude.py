@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from catalog.models import Route
-from tests.conftest import Account
+from tests.factories import Account
 from tests.fakes.anthropic_upstream import TOOL_INPUT, TOOL_USE_ID
 from tests.surfaces.conftest import Target, assert_charged, cost, openai_sdk
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Account
+from tests.factories import Account
 from tests.surfaces.conftest import Target, assert_charged, claude_sdk, cost
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

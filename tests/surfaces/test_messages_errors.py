@@ -13,7 +13,7 @@ import pytest
 from billing.models import Hold
 from catalog.models import Route
 from gateway.models import Generation
-from tests.conftest import Account, AccountFactory
+from tests.factories import Account, AccountFactory
 from tests.helpers import assert_not_charged, rate_counters_clear
 from tests.sse import estimate, estimated_completion
 from tests.surfaces.conftest import (

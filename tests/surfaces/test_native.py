@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ANTHROPIC_SECRET, Account
+from tests.factories import ANTHROPIC_SECRET, Account
 from tests.surfaces.conftest import Target, assert_charged, claude_sdk, cost
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import Account
+from tests.factories import Account
 from tests.helpers import assert_not_charged
 from tests.surfaces.conftest import START, Target, assert_charged, cost, openai_sdk
 

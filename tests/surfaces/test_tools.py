@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.models import Generation
-from tests.conftest import Account, ModelFactory
+from tests.factories import Account, ModelFactory
 from tests.fakes.anthropic_upstream import TOOL_INPUT
 from tests.sse import ledger_verified
 from tests.surfaces.conftest import (

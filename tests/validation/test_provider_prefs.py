@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 from tests.validation.conftest import (
     CLAUDE,
     EMBED,
