@@ -3,10 +3,15 @@ the ORM would write, column for column."""
 
 from __future__ import annotations
 
+import math
+import time
+
 import pytest
 
 from gateway.models import Generation
 from gateway.services import _SQL_VALUES, Outcome, _generation_insert, _record_params
+
+UPSTREAM_DELAY_MS = 50  # the fake upstream sleeps this long before it answers
 
 
 def test_generation_insert_covers_every_column():
@@ -22,8 +27,10 @@ def test_generation_insert_covers_every_column():
 
 
 @pytest.mark.django_db
-def test_settled_record_has_every_value(api, make_model, make_account, provider):
-    """One billed request: the stored record carries the outcome's values."""
+def test_settled_record_has_every_value(api, make_model, make_account, provider, upstream):
+    """One billed request: the stored record carries the outcome's values, and its latency
+    lies between the upstream's known delay and the wall time the client waited."""
+    upstream.delay = UPSTREAM_DELAY_MS / 1000
     model = make_model()
     account = make_account(credits=10_000_000)
     body = {
@@ -31,7 +38,9 @@ def test_settled_record_has_every_value(api, make_model, make_account, provider)
         "messages": [{"role": "user", "content": "hi"}],
         "max_tokens": 20,
     }
+    began = time.monotonic()
     response = api.post("/v1/chat/completions", body, account=account)
+    waited_ms = math.ceil((time.monotonic() - began) * 1000)
     assert response.status_code == 200, response.content
     g = Generation.objects.get(request_id=response.json()["id"])
     usage = response.json()["usage"]
@@ -49,4 +58,5 @@ def test_settled_record_has_every_value(api, make_model, make_account, provider)
         and isinstance(g.attempts, list)
         and g.attempts[0]["status"] == 200
     )
-    assert g.created_at is not None and g.latency_ms >= 0
+    assert g.created_at is not None
+    assert UPSTREAM_DELAY_MS <= g.latency_ms <= waited_ms
