@@ -15,7 +15,7 @@ from accounts.models import ApiKey, ApiKeyEvent
 from billing.models import CreditAccount, LedgerEntry
 from catalog.models import Model, Provider
 from catalog.selectors import model_resolve
-from tests.admin.conftest import Customer, Registry
+from tests.admin.rows import Customer, Registry
 
 
 def run_action(client: Client, name: str, action: str, pks: list[int], **extra: str):

@@ -11,7 +11,7 @@ from accounts.models import User
 from accounts.services import user_create
 from billing.models import CreditAccount, LedgerEntry
 from catalog.models import Model
-from tests.admin.conftest import Customer, Registry
+from tests.admin.rows import Customer, Registry
 
 REGISTERED = sorted(f"{m._meta.app_label}_{m._meta.model_name}" for m in admin.site._registry)
 

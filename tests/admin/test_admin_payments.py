@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import CreditAdjustment
-from tests.admin.conftest import Customer
+from tests.admin.rows import Customer
 
 
 def run_action(client: Client, action: str, pks: list[int], **extra: str):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from catalog.models import Provider
-from tests.admin.conftest import Registry
+from tests.admin.rows import Registry
 from tests.factories import FAKE_KEY_ENV, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import ApiClient, chat_body

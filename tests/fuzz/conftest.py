@@ -1,5 +1,6 @@
 """The fuzz suite's world: the input-shape tests' three models, two models whose upstreams
-always fail, and an account funded well beyond any hold a generated request can ask for."""
+always fail, and an account funded well beyond any hold a generated request can ask for
+(the names in tests/fuzz/world.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,8 @@ from catalog.models import Provider
 from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
-from tests.validation.conftest import CLAUDE, EMBED, GPT, World
-
-FUZZ_CREDITS = 10**12
-# Injected upstream faults: every route of these fails (HTTP 500, then a body that is not
-# JSON; Anthropic's 529 overloaded), so the client must get a JSON 502, and pay nothing.
-BROKEN_GPT, BROKEN_CLAUDE = "test/broken-gpt", "test/broken-claude"
+from tests.fuzz.world import BROKEN_CLAUDE, BROKEN_GPT, FUZZ_CREDITS
+from tests.validation.world import CLAUDE, EMBED, GPT, World
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from gateway.models import Generation
 from tests.factories import Account
-from tests.fuzz.conftest import BROKEN_CLAUDE, BROKEN_GPT
 from tests.fuzz.generators import BODY_LIMIT, FuzzRequest, Generator
-from tests.validation.conftest import CLAUDE, EMBED, GPT, World
+from tests.fuzz.world import BROKEN_CLAUDE, BROKEN_GPT
+from tests.validation.world import CLAUDE, EMBED, GPT, World
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

@@ -11,7 +11,7 @@ import pytest
 from catalog.models import Route
 from tests.factories import Account
 from tests.fakes.anthropic_upstream import TOOL_INPUT, TOOL_USE_ID
-from tests.surfaces.conftest import Target, assert_charged, cost, openai_sdk
+from tests.surfaces.targets import Target, assert_charged, cost, openai_sdk
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

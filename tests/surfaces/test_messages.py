@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.factories import Account
-from tests.surfaces.conftest import Target, assert_charged, claude_sdk, cost
+from tests.surfaces.targets import Target, assert_charged, claude_sdk, cost
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

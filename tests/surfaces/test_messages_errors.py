@@ -16,7 +16,7 @@ from gateway.models import Generation
 from tests.factories import Account, AccountFactory
 from tests.helpers import assert_not_charged, rate_counters_clear
 from tests.sse import estimate, estimated_completion
-from tests.surfaces.conftest import (
+from tests.surfaces.targets import (
     COMPLETION,
     PROMPT,
     START,

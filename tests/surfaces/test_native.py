@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.factories import ANTHROPIC_SECRET, Account
-from tests.surfaces.conftest import Target, assert_charged, claude_sdk, cost
+from tests.surfaces.targets import Target, assert_charged, claude_sdk, cost
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

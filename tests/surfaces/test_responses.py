@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import Account
 from tests.helpers import assert_not_charged
-from tests.surfaces.conftest import START, Target, assert_charged, cost, openai_sdk
+from tests.surfaces.targets import START, Target, assert_charged, cost, openai_sdk
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

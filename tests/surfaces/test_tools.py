@@ -12,7 +12,7 @@ from gateway.models import Generation
 from tests.factories import Account, ModelFactory
 from tests.fakes.anthropic_upstream import TOOL_INPUT
 from tests.sse import ledger_verified
-from tests.surfaces.conftest import (
+from tests.surfaces.targets import (
     COMPLETION,
     PROMPT,
     START,

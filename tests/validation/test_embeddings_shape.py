@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ApiClient
-from tests.validation.conftest import EMBED, START, World, assert_openai_invalid
+from tests.validation.world import EMBED, START, World, assert_openai_invalid
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ApiClient
-from tests.validation.conftest import CLAUDE, GPT, World, assert_anthropic_invalid
+from tests.validation.world import CLAUDE, GPT, World, assert_anthropic_invalid
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

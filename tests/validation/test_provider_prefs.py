@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ApiClient
-from tests.validation.conftest import (
+from tests.validation.world import (
     CLAUDE,
     EMBED,
     GPT,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ApiClient
-from tests.validation.conftest import CLAUDE, GPT, World, assert_openai_invalid
+from tests.validation.world import CLAUDE, GPT, World, assert_openai_invalid
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
