@@ -1,51 +1,91 @@
 """Cost of a request, in credits, from a price snapshot (1,000,000 credits = 1 USD).
 
-cost = ceil(uncached_prompt x prompt + cached x cache_read + completion x completion
-            + images x image + request), and at least ``BILLING_MIN_CHARGE`` unless every
-price of the model is zero (a free model charges nothing).
+cost = ceil(sum over the units the model prices of quantity x price), and at least
+``BILLING_MIN_CHARGE`` unless every price of the model is zero (a free model charges
+nothing). The quantities, per unit of ``catalog.units.PRICE_UNITS``:
+
+- prompt: prompt tokens not read from the cache (nor written to it, when the model prices
+  cache writes; otherwise those are prompt tokens);
+- cache_read / cache_write: prompt tokens read from / written to the provider's cache;
+- completion: completion tokens; request: one; image: images;
+- video_second / audio_second: seconds of video / audio produced or consumed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 
-from catalog.selectors import Prices, decimal_text
+from catalog.units import UNIT_NAMES, ZERO, Prices, decimal_text, listed_units
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a request consumed. Token counts are whole; seconds may be fractional
+    (``Decimal``). ``cached_tokens`` and ``cache_write_tokens`` are part of
+    ``prompt_tokens``."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     images: int = 0
+    cache_write_tokens: int = 0
+    video_seconds: int | Decimal = 0
+    audio_seconds: int | Decimal = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
 
+def _quantities(usage: Usage, prices: Prices) -> dict[str, int | Decimal]:
+    """How many of each unit ``usage`` consumed, by unit name."""
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = (
+        min(usage.cache_write_tokens, usage.prompt_tokens - cached) if prices.cache_write else 0
+    )
+    return {
+        "prompt": usage.prompt_tokens - cached - written,
+        "completion": usage.completion_tokens,
+        "cache_read": cached,
+        "cache_write": written,
+        "request": 1,
+        "image": usage.images,
+        "video_second": usage.video_seconds,
+        "audio_second": usage.audio_seconds,
+    }
+
+
+if set(_quantities(Usage(), Prices())) != set(UNIT_NAMES):  # a unit without a quantity
+    raise RuntimeError("billing.pricing: every price unit needs a quantity in _quantities")
+
+
 @dataclass(frozen=True, slots=True)
 class Cost:
+    """``total`` in whole credits; ``amounts`` the unrounded credits of each unit the model
+    prices (by unit name). Each unit is also an attribute: ``cost.prompt``, zero when the
+    model does not price it."""
+
     total: int
-    prompt: Decimal
-    cache_read: Decimal
-    completion: Decimal
-    request: Decimal
-    image: Decimal
+    amounts: Mapping[str, Decimal]
+
+    def amount(self, unit: str) -> Decimal:
+        return self.amounts.get(unit, ZERO)
 
     def breakdown(self) -> dict[str, str]:
-        return {
-            "prompt": decimal_text(self.prompt),
-            "cache_read": decimal_text(self.cache_read),
-            "completion": decimal_text(self.completion),
-            "request": decimal_text(self.request),
-            "image": decimal_text(self.image),
-        }
+        """As plain decimal text: the units always listed, and any other the model prices."""
+        amounts = self.amounts
+        return {n: decimal_text(amounts.get(n, ZERO)) for n in listed_units(tuple(amounts))}
+
+
+for _name in UNIT_NAMES:
+    setattr(Cost, _name, property(lambda cost, name=_name: cost.amount(name)))
+del _name
 
 
 def _finish(raw: Decimal, prices: Prices) -> int:
@@ -55,20 +95,9 @@ def _finish(raw: Decimal, prices: Prices) -> int:
 
 
 def cost_compute(*, usage: Usage, prices: Prices) -> Cost:
-    cached = min(usage.cached_tokens, usage.prompt_tokens)
-    prompt = (usage.prompt_tokens - cached) * prices.prompt
-    cache_read = cached * prices.cache_read
-    completion = usage.completion_tokens * prices.completion
-    image = usage.images * prices.image
-    raw = prompt + cache_read + completion + image + prices.request
-    return Cost(
-        total=_finish(raw, prices),
-        prompt=prompt,
-        cache_read=cache_read,
-        completion=completion,
-        request=prices.request,
-        image=image,
-    )
+    quantity = _quantities(usage, prices)
+    amounts = {unit: quantity[unit] * price for unit, price in prices.present}
+    return Cost(total=_finish(sum(amounts.values()), prices), amounts=amounts)
 
 
 def hold_bound(*, prompt_tokens: int, completion_tokens: int, prices: Prices) -> int:

@@ -22,10 +22,13 @@ from django.http import HttpRequest
 
 from catalog.models import Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
+from catalog.units import PRICE_UNITS
 from catalog.validators import api_key_env_refusal
 
 # A provider's fields that decide where its credential is sent, and which one.
 SUPERUSER_FIELDS = ("base_url", "api_key_env")
+# One column per price unit, in the list (editable there) and on the model's page.
+PRICE_COLUMNS = [unit.column for unit in PRICE_UNITS]
 
 
 def _set_enabled(
@@ -112,25 +115,8 @@ class OutputModalityFilter(admin.SimpleListFilter):
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = [
-        "public_id",
-        "name",
-        "price_prompt",
-        "price_completion",
-        "price_cache_read",
-        "price_request",
-        "price_image",
-        "context_length",
-        "is_enabled",
-    ]
-    list_editable = [
-        "price_prompt",
-        "price_completion",
-        "price_cache_read",
-        "price_request",
-        "price_image",
-        "is_enabled",
-    ]
+    list_display = ["public_id", "name", *PRICE_COLUMNS, "context_length", "is_enabled"]
+    list_editable = [*PRICE_COLUMNS, "is_enabled"]
     list_filter = ["is_enabled", OutputModalityFilter]
     search_fields = ["public_id", "name", "aliases__alias"]
     readonly_fields = ["created_at", "updated_at"]
@@ -139,16 +125,9 @@ class ModelAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["public_id", "name", "description", "is_enabled"]}),
         (
-            "Prices (USD per 1M tokens = credits per token; empty uses the fallback price)",
-            {
-                "fields": [
-                    "price_prompt",
-                    "price_completion",
-                    "price_cache_read",
-                    "price_request",
-                    "price_image",
-                ]
-            },
+            "Prices (USD per 1M tokens = credits per token, or USD per unit; empty uses the "
+            "fallback price)",
+            {"fields": PRICE_COLUMNS},
         ),
         (
             "Capabilities",

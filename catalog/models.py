@@ -1,14 +1,16 @@
 """The model registry: providers, public models (the whitelist), aliases and routes.
 
-Prices are ``Decimal`` USD per 1M tokens, which is exactly credits per token
-(1,000,000 credits = 1 USD); per-request and per-image prices are USD, stored as credits
-per unit after conversion by :func:`catalog.selectors.model_resolve`. A null token price
-means "use the fallback price setting"; zero means free.
+A model has one ``price_<unit>`` column per unit of ``catalog.units.PRICE_UNITS``: ``Decimal``
+USD per 1M tokens for token units, which is exactly credits per token (1,000,000 credits =
+1 USD), and USD per unit otherwise (request, image, second), converted to credits per unit
+by :func:`catalog.selectors.model_resolve`. A null price falls back as its unit says (the
+fallback price setting, the prompt price, or zero); zero means free.
 """
 
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from catalog.units import PRICE_UNITS
 from catalog.validators import api_key_env_validate
 
 PRICE = {
@@ -60,11 +62,7 @@ class Model(models.Model):
     context_length = models.PositiveIntegerField(default=128_000)
     max_output_tokens = models.PositiveIntegerField(default=16_384)
     supported_parameters = models.JSONField(default=list, blank=True)
-    price_prompt = models.DecimalField("prompt USD / 1M tokens", **PRICE)
-    price_completion = models.DecimalField("completion USD / 1M tokens", **PRICE)
-    price_cache_read = models.DecimalField("cache read USD / 1M tokens", **PRICE)
-    price_request = models.DecimalField("USD per request", **PRICE)
-    price_image = models.DecimalField("USD per image", **PRICE)
+    # price_<unit> columns: added below, one per unit of PRICE_UNITS
     is_enabled = models.BooleanField(
         default=True, help_text="The whitelist: only enabled models are listed and served."
     )
@@ -76,6 +74,11 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+for _unit in PRICE_UNITS:
+    Model.add_to_class(_unit.column, models.DecimalField(_unit.label, **PRICE))
+del _unit
 
 
 class ModelAlias(models.Model):

@@ -8,7 +8,6 @@ time, and the request path costs no query at all in between.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,43 +17,19 @@ from django.conf import settings
 from django.db.models import F
 
 from catalog.models import CatalogRevision, Model, Route
+from catalog.units import PRICE_UNITS, ZERO, Prices, decimal_text
+from config.money import usd_per_million_to_credits, usd_per_unit_to_credits
 
-MILLION = Decimal(1_000_000)
-
-
-def decimal_text(value: Decimal) -> str:
-    """A price or amount as text: positional, no trailing zeros ("0.00000132", "1.5", "0"),
-    where ``str()`` of a database decimal gives "1.500000000" or "0E-9"."""
-    return "0" if not value else format(value.normalize(), "f")
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """Credits per token (prompt, completion, cache_read) and credits per unit (request,
-    image). 1,000,000 credits = 1 USD."""
-
-    prompt: Decimal
-    completion: Decimal
-    cache_read: Decimal
-    request: Decimal
-    image: Decimal
-
-    @property
-    def is_free(self) -> bool:
-        return not any((self.prompt, self.completion, self.cache_read, self.request, self.image))
-
-    def as_dict(self) -> dict[str, str]:
-        """The snapshot a request's record keeps: formatted once per distinct set of prices
-        (a model's prices are the same object for every request of a catalog snapshot)."""
-        return dict(_prices_text(self))
-
-
-@functools.lru_cache(maxsize=1024)
-def _prices_text(prices: Prices) -> dict[str, str]:
-    return {
-        k: decimal_text(getattr(prices, k))
-        for k in ("prompt", "completion", "cache_read", "request", "image")
-    }
+# Prices and decimal_text live in catalog.units and are read from here too.
+__all__ = [
+    "Prices",
+    "ResolvedModel",
+    "RouteInfo",
+    "catalog_invalidate",
+    "decimal_text",
+    "model_list",
+    "model_resolve",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +74,28 @@ _lock = threading.Lock()
 _snapshot: _Snapshot | None = None
 
 
-def _price(value: Decimal | None, fallback: Decimal) -> Decimal:
-    return fallback if value is None else value
+def _prices(model: Model) -> Prices:
+    """The model's prices in credits per token or per unit, each null one resolved by its
+    unit's fallback (a setting, an earlier unit's price, or zero)."""
+    resolved: dict[str, Decimal] = {}
+    for unit in PRICE_UNITS:
+        usd = getattr(model, unit.column)
+        if usd is not None:
+            to_credits = (
+                usd_per_million_to_credits if unit.is_per_token else usd_per_unit_to_credits
+            )
+            resolved[unit.name] = to_credits(usd)
+        elif unit.fallback_setting:
+            resolved[unit.name] = getattr(settings, unit.fallback_setting)
+        elif unit.fallback_unit:
+            resolved[unit.name] = resolved[unit.fallback_unit]
+        else:
+            resolved[unit.name] = ZERO
+    return Prices(**resolved)
 
 
 def _resolve(model: Model, routes: list[Route]) -> ResolvedModel:
-    prompt = _price(model.price_prompt, settings.BILLING_FALLBACK_PROMPT_PRICE)
-    prices = Prices(
-        prompt=prompt,
-        completion=_price(model.price_completion, settings.BILLING_FALLBACK_COMPLETION_PRICE),
-        cache_read=_price(model.price_cache_read, prompt),
-        request=(model.price_request or Decimal(0)) * MILLION,
-        image=(model.price_image or Decimal(0)) * MILLION,
-    )
+    prices = _prices(model)
     infos = tuple(
         RouteInfo(
             id=r.id,

@@ -6,16 +6,19 @@ Format::
      "models": [{"id", "name", "aliases": [], "input_modalities": [], "output_modalities": [],
                  "context_length", "max_output_tokens", "supported_parameters"?,
                  "description"?, "enabled"?,
-                 "pricing": {"prompt", "completion", "request", "image", "cache_read"?},
+                 "pricing": {"prompt", "completion", "request", "image", "cache_read"?,
+                             "cache_write"?, "video_second"?, "audio_second"?},
                  "routes": [{"provider", "upstream_model", "priority", "weight",
                              "enabled"?}]}]}
 
 A provider's ``api_key_env`` must pass ``catalog.validators`` (never one of the gateway's own
 settings) and its ``base_url`` must be an http(s) URL, or nothing is imported.
 
-Prices are decimal strings: USD per 1M tokens (prompt, completion, cache_read), USD per
-request, USD per image. Routes of a model not named in the file are disabled, not deleted
-(their generations keep pointing at them).
+Prices are decimal strings, one per unit of ``catalog.units.PRICE_UNITS``: USD per 1M tokens
+(prompt, completion, cache_read, cache_write), USD per request, per image, per second of
+video or audio. A missing or null price is stored as null (the unit's fallback); export
+writes the units that were always there, and the others only when set. Routes of a model not
+named in the file are disabled, not deleted (their generations keep pointing at them).
 """
 
 from __future__ import annotations
@@ -30,15 +33,8 @@ from django.db import transaction
 
 from catalog.models import Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
+from catalog.units import PRICE_UNITS
 from catalog.validators import api_key_env_refusal
-
-PRICE_FIELDS = {
-    "prompt": "price_prompt",
-    "completion": "price_completion",
-    "cache_read": "price_cache_read",
-    "request": "price_request",
-    "image": "price_image",
-}
 
 
 class CatalogError(ValueError):
@@ -130,8 +126,11 @@ def _model_import(item: dict[str, Any], where: str, report: ImportReport) -> Non
         "supported_parameters": item.get("supported_parameters") or [],
         "is_enabled": bool(item.get("enabled", True)),
     }
-    for key, field in PRICE_FIELDS.items():
-        defaults[field] = _price(pricing.get(key), f"{where}.pricing.{key}")
+    if not isinstance(pricing, dict):
+        raise CatalogError(f"{where}.pricing: must be an object")
+    for unit in PRICE_UNITS:
+        key = unit.catalog_key
+        defaults[unit.column] = _price(pricing.get(key), f"{where}.pricing.{key}")
     model, _ = Model.objects.update_or_create(public_id=public_id, defaults=defaults)
     report.models += 1
     for alias in item.get("aliases") or []:
@@ -176,10 +175,11 @@ def catalog_export() -> dict[str, Any]:
     ]
     models = []
     for m in Model.objects.prefetch_related("aliases", "routes__provider").order_by("public_id"):
-        pricing = {
-            key: (None if getattr(m, field) is None else str(getattr(m, field)))
-            for key, field in PRICE_FIELDS.items()
-        }
+        pricing = {}
+        for unit in PRICE_UNITS:
+            price = getattr(m, unit.column)
+            if price is not None or unit.is_always_listed:
+                pricing[unit.catalog_key] = None if price is None else str(price)
         models.append(
             {
                 "id": m.public_id,

@@ -18,7 +18,8 @@ from typing import Any
 
 from django.conf import settings
 
-from catalog.selectors import MILLION, ResolvedModel, RouteInfo
+from catalog.selectors import ResolvedModel, RouteInfo
+from config.money import CREDITS_PER_USD
 from gateway.validation.routing_fields import price_limits, provider_validate
 
 
@@ -157,7 +158,7 @@ def max_price_filter(body: dict[str, Any], models: list[ResolvedModel]) -> list[
     if not isinstance(raw, dict) or raw.get("max_price") is None:
         return models
     limits = price_limits(raw["max_price"])
-    scale = {"prompt": 1, "completion": 1, "request": MILLION, "image": MILLION}
+    scale = {"prompt": 1, "completion": 1, "request": CREDITS_PER_USD, "image": CREDITS_PER_USD}
     return [
         m for m in models if all(getattr(m.prices, k) <= v * scale[k] for k, v in limits.items())
     ]
