@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, decimal_text, model_list, model_resolve
 from config.errors import ApiError
+from config.money import credits_to_usd
 from gateway import pipeline, tokens
 from gateway.auth import (
     GatewayKeyAuthentication,
@@ -278,15 +279,8 @@ class CountTokensView(GatewayView):
 
 
 def model_entry(model: ResolvedModel) -> dict[str, Any]:
-    million = 1_000_000
-    prices = model.prices
-    per_token = {
-        "prompt": decimal_text(prices.prompt / million),
-        "completion": decimal_text(prices.completion / million),
-        "input_cache_read": decimal_text(prices.cache_read / million),
-        "request": decimal_text(prices.request / million),
-        "image": decimal_text(prices.image / million),
-    }
+    listed = model.prices.listed()  # the price units always shown, and any other it sets
+    per_token = {unit.api_key: decimal_text(credits_to_usd(price)) for unit, price in listed}
     image_out = "image" in model.output_modalities
     return {
         "id": model.public_id,
@@ -305,11 +299,7 @@ def model_entry(model: ResolvedModel) -> dict[str, Any]:
         "pricing": per_token,
         "pricing_credits": {
             "unit": "credits (1,000,000 = 1 USD) per token; request and image per unit",
-            "prompt": decimal_text(prices.prompt),
-            "completion": decimal_text(prices.completion),
-            "input_cache_read": decimal_text(prices.cache_read),
-            "request": decimal_text(prices.request),
-            "image": decimal_text(prices.image),
+            **{unit.api_key: decimal_text(price) for unit, price in listed},
         },
         "top_provider": {
             "context_length": model.context_length,
