@@ -9,6 +9,10 @@ read waits no longer than what is left of it, and a call that reaches it raises
 ``DeadlineExceeded``. A connection goes back to its pool only when its response was read to
 the end and the upstream did not ask to close it.
 
+``request(..., user_url=True)`` is for a URL a user supplied: it is checked first
+(``gateway.providers.url_guard.assert_public_url``) and the connection goes to the very
+address that was checked, through pools of their own.
+
 ``http.client`` directly rather than urllib3 (whose ``HTTPConnection`` subclasses it): the
 gateway uses none of what urllib3 adds per call (retry and timeout objects, header dicts,
 content decoding, redirect handling), and bench/micro.py measured the upstream call at
@@ -30,6 +34,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from gateway.providers.base import ProviderError
+from gateway.providers.url_guard import assert_public_url
 
 # Failures of the transport (refused, reset, timed out, a broken status line or body).
 TransportError: Final = (http.client.HTTPException, OSError)
@@ -173,8 +178,9 @@ class _Pool:
     """Idle connections to one origin, most recently used first. ``deque`` appends and pops
     are atomic, so threads and greenlets share it without a lock."""
 
-    def __init__(self, scheme: str, host: str, port: int) -> None:
+    def __init__(self, scheme: str, host: str, port: int, address: str = "") -> None:
         self.scheme, self.host, self.port = scheme, host, port
+        self.address = address  # connect to this address, not to what ``host`` resolves to
         self.idle: deque[tuple[float, http.client.HTTPConnection]] = deque()
 
     def get(self) -> http.client.HTTPConnection | None:
@@ -207,11 +213,20 @@ class _Pool:
             )
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=connect_timeout)
+        if self.address:
+            # http.client's own hook for opening the socket: the Host header and TLS (SNI,
+            # certificate) still name the host
+            conn._create_connection = self._connect_pinned  # type: ignore[attr-defined]
         conn.connect()
         assert conn.sock is not None
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.sock.settimeout(read_timeout)
         return conn
+
+    def _connect_pinned(
+        self, address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+    ) -> socket.socket:
+        return socket.create_connection((self.address, address[1]), timeout, source)
 
     def clear(self) -> None:
         while True:
@@ -227,7 +242,8 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-_pools: dict[tuple[str, str, int], _Pool] = {}
+# (scheme, host, port) of an admin's URL; (scheme, host, port, address) of a user's
+_pools: dict[tuple[str | int, ...], _Pool] = {}
 
 
 class ConnectFailed(Exception):
@@ -248,6 +264,19 @@ def _pool_for(url: str) -> tuple[_Pool, str]:
     return pool, f"{path}?{parts.query}" if parts.query else path
 
 
+def _user_pool_for(url: str) -> tuple[_Pool, str]:
+    """The pool for a URL a user supplied: checked, and pinned to its first address."""
+    checked = assert_public_url(url)
+    address = checked.addresses[0]
+    key = (checked.scheme, checked.host, checked.port, address)
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools.setdefault(key, _Pool(checked.scheme, checked.host, checked.port, address))
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return pool, f"{path}?{parts.query}" if parts.query else path
+
+
 def post(
     url: str,
     body: bytes,
@@ -256,11 +285,29 @@ def post(
     connect_timeout: float,
     read_timeout: float,
 ) -> Response:
-    """POST ``body`` and read the status line and headers. A reused connection that the
-    upstream closed while it sat idle fails before any response byte: that one attempt is
-    repeated once on a new connection. Raises ConnectFailed, DeadlineExceeded (inside
+    """``request("POST", ...)`` to an admin's URL."""
+    return request(
+        "POST", url, body, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+    )
+
+
+def request(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    user_url: bool = False,
+) -> Response:
+    """Send ``method`` with ``body`` (None: no body, as for a GET) and read the status line
+    and headers. A reused connection that the upstream closed while it sat idle fails before
+    any response byte: that one attempt is repeated once on a new connection. ``user_url``:
+    the URL came from a user, so it must pass ``assert_public_url`` (DomainError
+    ``invalid_url`` before anything is sent). Raises ConnectFailed, DeadlineExceeded (inside
     ``deadline_scope``), or one of TransportError."""
-    pool, target = _pool_for(url)
+    pool, target = _user_pool_for(url) if user_url else _pool_for(url)
     deadline = _deadline.get()
     timeout = _time_left(deadline, read_timeout)
     conn = pool.get()
@@ -280,7 +327,7 @@ def post(
             assert conn.sock is not None
             conn.sock.settimeout(timeout)
         try:
-            conn.request("POST", target, body=body, headers=headers)
+            conn.request(method, target, body=body, headers=headers)
             raw = conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             conn.close()
