@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -46,35 +46,30 @@ from billing.services.recharge import recharge_check
 from config.errors import ApiError
 from gateway import routing, tokens
 from gateway.checkpoints import Checkpointer
+from gateway.failover import failover, outcome_new
 from gateway.models import Generation
-from gateway.pipeline import (
-    Admission,
-    Candidate,
-    attempts_iter,
-    close_unexpected,
-    connection_release,
-    dialect_for,
-    failure_error,
-    outcome_new,
-    outcome_route,
-    record_attempt,
-    upstream_body,
-)
-from gateway.providers import ProviderError
+from gateway.providers import ProviderError, StreamChunk
 from gateway.providers.openai import usage_from_openai
 from gateway.providers.transport import DeadlineExceeded, TransportError
 from gateway.services import Outcome, generation_fail, generation_settle
+from gateway.upstream import upstream_stream
+
+if TYPE_CHECKING:
+    from catalog.selectors import RouteInfo
+    from gateway.pipeline import Admission
+    from gateway.planning import Candidate
 
 log = logging.getLogger(__name__)
 _END = object()
 
 
 class StreamEncoder(Protocol):
-    """Turns canonical chunks into a surface's SSE bytes."""
+    """Turns chunks into a surface's SSE bytes: the canonical form, or on a passthrough the
+    upstream's own event (``StreamChunk.native``) for a surface of the same wire format."""
 
     def begin(self, outcome: Outcome) -> bytes: ...
 
-    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes: ...
+    def chunk(self, chunk: StreamChunk, outcome: Outcome) -> bytes: ...
 
     def error(self, err: ApiError, outcome: Outcome) -> bytes: ...
 
@@ -83,7 +78,8 @@ class StreamEncoder(Protocol):
 
 @dataclass(slots=True)
 class Tally:
-    """What was delivered to the client, for billing without upstream usage."""
+    """What was delivered to the client, for billing without upstream usage (``add`` takes
+    each canonical chunk)."""
 
     text_bytes: int = 0
     content_chunks: int = 0
@@ -126,9 +122,9 @@ class _Pump:
     """Opens an upstream stream and reads its chunks on its own thread/greenlet into a queue:
     chunks, then ``_END``, or the exception that ended it."""
 
-    def __init__(self, opener: Callable[[], Iterable[dict[str, Any]]]) -> None:
+    def __init__(self, opener: Callable[[], Iterable[StreamChunk]]) -> None:
         self.opener = opener
-        self.source: Iterator[dict[str, Any]] | None = None
+        self.source: Iterator[StreamChunk] | None = None
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -184,7 +180,7 @@ class OpenStream:
     admission: Admission
     candidate: Candidate
     outcome: Outcome
-    first: dict[str, Any] | None  # None: the upstream is slow to begin; the relay waits
+    first: StreamChunk | None  # None: the upstream is slow to begin; the relay waits
     pump: _Pump
     checkpoints: Checkpointer
 
@@ -192,59 +188,38 @@ class OpenStream:
 def _opening_error(first: Any) -> ProviderError | None:
     """What a route's first queue item says about it: None if it is a chunk (or has not come
     yet), else the error to fail over on."""
-    if first is None or isinstance(first, dict):
+    if first is None or isinstance(first, StreamChunk):
         return None
     if first is _END:
         return ProviderError("Upstream closed the stream at once", retryable=True)
     return _as_provider_error(first)
 
 
-def _stream_for(admission: Admission, candidate: Candidate, route: Any) -> Iterator[dict[str, Any]]:
-    dialect = dialect_for(route)
-    native = admission.native.for_route(route, candidate.max_tokens) if admission.native else None
-    if native is not None:
-        return dialect.stream_native(route, native, admission.native.headers)
-    return dialect.stream(route, upstream_body(admission, candidate))
-
-
 def stream_open(admission: Admission) -> OpenStream:
-    """Try routes until one yields its first chunk. Raises ApiError (hold released) if none
-    does, so the client gets an ordinary error response."""
-    connection_release()
+    """Try routes (``gateway.failover``) until one yields its first chunk, or is slow to
+    begin. Raises ApiError (hold released) if none does, so the client gets an ordinary
+    error response."""
     outcome = outcome_new(admission)
     outcome.is_streamed = True
-    errors: list[ProviderError] = []
     checkpoints = Checkpointer(admission)
     deadline_at = _deadline_at(admission)
-    try:
-        for candidate, route in attempts_iter(admission):
-            checkpoints.beat(outcome, None, None)  # a long failover renews the hold
-            outcome_route(outcome, candidate, route)
-            began = time.monotonic()
-            pump = _Pump(partial(_stream_for, admission, candidate, route))
-            wait = min(settings.GATEWAY_STREAM_KEEPALIVE_SECONDS, deadline_at - began)
-            try:
-                first = pump.get(max(wait, 0.0))
-            except queue.Empty:
-                first = None
-            exc = _opening_error(first)
-            if exc is None:
-                record_attempt(outcome, route, candidate, began, None)
-                return OpenStream(admission, candidate, outcome, first, pump, checkpoints)
+
+    def attempt(candidate: Candidate, route: RouteInfo) -> tuple[_Pump, StreamChunk | None]:
+        checkpoints.beat(outcome, None, None)  # a long failover renews the hold
+        pump = _Pump(partial(upstream_stream, admission, candidate, route))
+        wait = min(settings.GATEWAY_STREAM_KEEPALIVE_SECONDS, deadline_at - time.monotonic())
+        try:
+            first = pump.get(max(wait, 0.0))
+        except queue.Empty:
+            first = None
+        exc = _opening_error(first)
+        if exc is not None:
             pump.stop()
-            errors.append(exc)
-            record_attempt(outcome, route, candidate, began, exc)
-            if not exc.retryable and exc.code != "provider_not_configured":
-                break
-    except BaseException:
-        close_unexpected(admission, outcome)
-        raise
-    err = failure_error(errors, admission)
-    outcome.latency_ms = int((time.monotonic() - admission.caller.started) * 1000)
-    generation_fail(
-        hold=admission.hold, outcome=outcome, http_status=err.status, error_code=err.code
-    )
-    raise err
+            raise exc
+        return pump, first
+
+    candidate, (pump, first) = failover(admission, outcome, attempt)
+    return OpenStream(admission, candidate, outcome, first, pump, checkpoints)
 
 
 def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
@@ -290,7 +265,7 @@ def stream_relay(opened: OpenStream, encoder: StreamEncoder) -> Iterator[bytes]:
                 break
             yield encoder.chunk(item, outcome)
             # Counted once written: a chunk whose write failed never reached the client.
-            tally.add(item)
+            tally.add(item.canonical)
             quiet_since = time.monotonic()
             checkpoints.delivered()
             checkpoints.beat(outcome, candidate, tally)

@@ -276,70 +276,66 @@ class AnthropicChunker:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
-    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+    def feed(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The canonical chunk for one event, or None if it has none (``ping``, a block's
+        end, a delta of a kind the canonical form does not carry)."""
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message") or {}
             self.model = message.get("model") or ""
             self.usage.update(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            return self._chunk({"role": "assistant", "content": ""})
         if kind == "content_block_start":
             block = event.get("content_block") or {}
             index = int(event.get("index") or 0)
             if block.get("type") == "tool_use":
                 self.tool_index += 1
                 self.block_is_tool[index] = True
-                return [
-                    self._chunk(
-                        {
-                            "tool_calls": [
-                                {
-                                    "index": self.tool_index,
-                                    "id": block.get("id"),
-                                    "type": "function",
-                                    "function": {"name": block.get("name"), "arguments": ""},
-                                }
-                            ]
-                        }
-                    )
-                ]
+                return self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": self.tool_index,
+                                "id": block.get("id"),
+                                "type": "function",
+                                "function": {"name": block.get("name"), "arguments": ""},
+                            }
+                        ]
+                    }
+                )
             if block.get("type") == "text" and block.get("text"):
-                return [self._chunk({"content": block["text"]})]
-            return []
+                return self._chunk({"content": block["text"]})
+            return None
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
             dtype = delta.get("type")
             if dtype == "text_delta":
-                return [self._chunk({"content": delta.get("text", "")})]
+                return self._chunk({"content": delta.get("text", "")})
             if dtype == "input_json_delta":
-                return [
-                    self._chunk(
-                        {
-                            "tool_calls": [
-                                {
-                                    "index": self.tool_index,
-                                    "function": {"arguments": delta.get("partial_json", "")},
-                                }
-                            ]
-                        }
-                    )
-                ]
+                return self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": self.tool_index,
+                                "function": {"arguments": delta.get("partial_json", "")},
+                            }
+                        ]
+                    }
+                )
             if dtype == "thinking_delta":
-                return [self._chunk({"reasoning": delta.get("thinking", "")})]
-            return []
+                return self._chunk({"reasoning": delta.get("thinking", "")})
+            return None
         if kind == "message_delta":
             self.usage.update(
                 {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
             )
             stop = (event.get("delta") or {}).get("stop_reason")
-            return [self._chunk({}, stop)] if stop else []
+            return self._chunk({}, stop) if stop else None
         if kind == "message_stop":
-            return [
-                {
-                    "object": "chat.completion.chunk",
-                    "model": self.model,
-                    "choices": [],
-                    "usage": openai_usage(usage_from_anthropic(self.usage)),
-                }
-            ]
-        return []
+            return {
+                "object": "chat.completion.chunk",
+                "model": self.model,
+                "choices": [],
+                "usage": openai_usage(usage_from_anthropic(self.usage)),
+            }
+        return None

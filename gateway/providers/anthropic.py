@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from gateway.providers.base import (
     api_key_for,
     upstream_stream_error,
 )
+from gateway.providers.dialect import DialectBase, OperationUnsupported, StreamChunk
 from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.openai import ChunkStream
 
@@ -36,26 +36,21 @@ def _headers(key: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return headers
 
 
-class AnthropicDialect:
+class AnthropicDialect(DialectBase):
+    """A native dialect: the Messages surface's body goes through as it came."""
+
+    name = "anthropic"
+
     def post(
-        self,
-        route: RouteInfo,
-        body: dict[str, Any],
-        *,
-        stream: bool,
-        headers: dict[str, str] | None = None,
+        self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> Response:
         key = api_key_for(route)
         return post_json(
-            route.base_url + "/v1/messages",
-            body,
-            headers=_headers(key, headers),
-            stream=stream,
-            secret=key,
+            route.base_url + "/v1/messages", body, headers=_headers(key, headers), secret=key
         )
 
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
-        resp = self.post(route, to_anthropic(body, model=route.upstream_model), stream=False)
+        resp = self.post(route, to_anthropic(body, model=route.upstream_model))
         data = json_of(resp, require="content")
         usage = usage_from_anthropic(data.get("usage"))
         return Completion(
@@ -70,7 +65,7 @@ class AnthropicDialect:
     ) -> Completion:
         """An Anthropic request passed through as it came (model already renamed; the surface
         sends only non-streaming bodies here, so nothing is added)."""
-        data = json_of(self.post(route, body, stream=False, headers=headers), require="content")
+        data = json_of(self.post(route, body, headers), require="content")
         return Completion(
             body=from_anthropic(data),
             usage=usage_from_anthropic(data.get("usage")),
@@ -82,32 +77,31 @@ class AnthropicDialect:
     def stream_native(
         self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
     ) -> AnthropicStream:
-        resp = self.post(route, {**body, "stream": True}, stream=True, headers=headers)
+        resp = self.post(route, {**body, "stream": True}, headers)
         return AnthropicStream(resp, secret=api_key_for(route), keep_native=True)
 
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> AnthropicStream:
         payload = to_anthropic({**body, "stream": True}, model=route.upstream_model)
-        resp = self.post(route, payload, stream=True)
+        resp = self.post(route, payload)
         return AnthropicStream(resp, secret=api_key_for(route))
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
-        raise ProviderError("Anthropic offers no embeddings", status=400, retryable=False)
+        raise OperationUnsupported(self.name, "embeddings", "Anthropic offers no embeddings")
 
 
 class AnthropicStream(ChunkStream):
-    """Anthropic SSE events turned into canonical chunks as they arrive. A stream that ends
-    without ``message_stop`` was cut off: that ending is a ProviderError."""
+    """Anthropic SSE events turned into canonical chunks as they arrive; ``keep_native``
+    (a passthrough) keeps each event beside its canonical form, one chunk per event, so a
+    surface of this wire format relays it. A stream that ends without ``message_stop`` was
+    cut off: that ending is a ProviderError."""
 
     def __init__(self, resp: Response, *, secret: str, keep_native: bool = False) -> None:
         super().__init__(resp, secret=secret)
         self.is_finished = False  # set by message_stop
         self.keep_native = keep_native
         self.chunker = AnthropicChunker()
-        self.pending: Iterator[dict[str, Any]] = iter(())
 
-    def __next__(self) -> dict[str, Any]:
-        for chunk in self.pending:
-            return chunk
+    def __next__(self) -> StreamChunk:
         for event in self.events:
             try:
                 data = orjson.loads(event)
@@ -129,12 +123,9 @@ class AnthropicStream(ChunkStream):
                     secret=self.secret,
                     retryable=kind == "overloaded_error",
                 )
-            chunks = self.chunker.feed(data)
+            canonical = self.chunker.feed(data)
             if self.keep_native:
-                # The raw event rides on a canonical chunk, for a surface that relays it.
-                chunks = chunks or [{"choices": [{"index": 0, "delta": {}}]}]
-                chunks[0] = {**chunks[0], "_native": data}
-            if chunks:
-                self.pending = iter(chunks[1:])
-                return chunks[0]
+                return StreamChunk({} if canonical is None else canonical, data)
+            if canonical is not None:
+                return StreamChunk(canonical)
         self.end_of_body()

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
@@ -137,12 +136,6 @@ class Completion:
     def finish_reason(self) -> str:
         choices = self.body.get("choices") or [{}]
         return str(choices[0].get("finish_reason") or "")
-
-
-class Dialect(Protocol):
-    def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion: ...
-
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
 def api_key_for(route: RouteInfo) -> str:

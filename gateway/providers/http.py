@@ -19,16 +19,15 @@ __all__ = ["Response", "TransportError", "body_of", "error_message", "json_of", 
 USER_AGENT = "llm-gateway/0.1"
 
 
-def post_json(
-    url: str, body: dict[str, Any], *, headers: dict[str, str], stream: bool, secret: str
-) -> Response:
-    """POST a JSON body upstream; ``secret`` is the credential among ``headers`` (redacted
-    from any error text). Transport failures and HTTP errors become ProviderError,
-    retryable where another route may succeed. The body is left unread (``stream``) or
-    read later through ``json_of``."""
+def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], secret: str) -> Response:
+    """POST a JSON body to a provider's URL; ``secret`` is the credential among ``headers``
+    (redacted from any error text). Transport failures and HTTP errors become ProviderError,
+    retryable where another route may succeed. The response body is left unread: a stream
+    reads it as it arrives, anything else through ``json_of``."""
     headers = {"User-Agent": USER_AGENT, **headers}
     try:
-        resp = transport.post(
+        resp = transport.request(
+            "POST",
             url,
             orjson.dumps(body),
             headers,

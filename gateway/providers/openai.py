@@ -18,6 +18,7 @@ from gateway.providers.base import (
     api_key_for,
     upstream_stream_error,
 )
+from gateway.providers.dialect import DialectBase, StreamChunk
 from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.sse import sse_events
 
@@ -38,12 +39,12 @@ def usage_from_openai(raw: dict[str, Any] | None) -> Usage | None:
         return None
 
 
-def _post(route: RouteInfo, path: str, body: dict[str, Any], *, stream: bool) -> Response:
+def _post(route: RouteInfo, path: str, body: dict[str, Any]) -> Response:
     headers = {"Content-Type": "application/json"}
     key = api_key_for(route)
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return post_json(route.base_url + path, body, headers=headers, stream=stream, secret=key)
+    return post_json(route.base_url + path, body, headers=headers, secret=key)
 
 
 def _completion(data: dict[str, Any]) -> Completion:
@@ -56,25 +57,23 @@ def _completion(data: dict[str, Any]) -> Completion:
     )
 
 
-class OpenAIDialect:
+class OpenAIDialect(DialectBase):
+    name = "openai"
+
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         payload = {**body, "model": route.upstream_model}
-        return _completion(
-            json_of(_post(route, "/chat/completions", payload, stream=False), require="choices")
-        )
+        return _completion(json_of(_post(route, "/chat/completions", payload), require="choices"))
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         payload = {**body, "model": route.upstream_model}
-        return _completion(
-            json_of(_post(route, "/embeddings", payload, stream=False), require="data")
-        )
+        return _completion(json_of(_post(route, "/embeddings", payload), require="data"))
 
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkStream:
         payload = {**body, "model": route.upstream_model, "stream": True}
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         payload["stream_options"] = options
-        resp = _post(route, "/chat/completions", payload, stream=True)
+        resp = _post(route, "/chat/completions", payload)
         return ChunkStream(resp, secret=api_key_for(route))
 
 
@@ -90,7 +89,7 @@ def _stream_error(err: Any, secret: str) -> ProviderError:
 
 
 class ChunkStream:
-    """Chat chunks from an upstream SSE response.
+    """Chat chunks (``StreamChunk``, canonical only) from an upstream SSE response.
 
     A stream that ends with neither ``[DONE]`` nor a finish_reason was cut off (a
     close-delimited body looks complete to the HTTP layer): that ending is a ProviderError.
@@ -113,7 +112,7 @@ class ChunkStream:
     def __iter__(self) -> ChunkStream:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> StreamChunk:
         for event in self.events:
             if event == "[DONE]":
                 self.is_finished = self.is_done = True
@@ -130,7 +129,7 @@ class ChunkStream:
                 choices = chunk.get("choices") or ()
                 if any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
                     self.is_finished = True
-                return chunk
+                return StreamChunk(chunk)
         self.end_of_body()
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -14,6 +14,7 @@ from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway import tokens
 from gateway.providers.base import Completion
+from gateway.providers.dialect import DialectBase, StreamChunk
 
 
 def _reply(body: dict[str, Any]) -> str:
@@ -43,7 +44,9 @@ def _vector(text: str, dimensions: int) -> list[float]:
     return [round(b / 127.5 - 1.0, 6) for b in seed[:dimensions]]
 
 
-class SandboxDialect:
+class SandboxDialect(DialectBase):
+    name = "sandbox"
+
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         dimensions = int(body.get("dimensions") or 8)
@@ -88,7 +91,7 @@ class SandboxDialect:
         }
         return Completion(body=data, usage=usage, native_usage=dict(data["usage"]))
 
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[StreamChunk]:
         text, finish = _limit(_reply(body), body)
         usage = _usage(body, text)
         base = {
@@ -97,26 +100,36 @@ class SandboxDialect:
             "created": int(time.time()),
             "model": route.upstream_model,
         }
-        yield {
-            **base,
-            "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-            ],
-        }
+        yield StreamChunk(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
         words = text.split(" ")
         for i, word in enumerate(words):
             piece = word if i == 0 else " " + word
-            yield {
+            yield StreamChunk(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
+            )
+        yield StreamChunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        yield StreamChunk(
+            {
                 **base,
-                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
             }
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
-        yield {
-            **base,
-            "choices": [],
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-        }
+        )

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from config.errors import ApiError
-from gateway.providers import Completion
+from gateway.providers import Completion, StreamChunk
 from gateway.services import Outcome
 
 FINISH_REASONS = {
@@ -92,11 +92,12 @@ class ChatStreamEncoder:
     def begin(self, outcome: Outcome) -> bytes:
         return b""
 
-    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
-        choices = chunk.get("choices") or []
+    def chunk(self, chunk: StreamChunk, outcome: Outcome) -> bytes:
+        canonical = chunk.canonical
+        choices = canonical.get("choices") or []
         if not choices:
             return b""  # the upstream's usage chunk: replaced by the closing one
-        out = {**chunk, **self._base(outcome)}
+        out = {**canonical, **self._base(outcome)}
         out.pop("usage", None)
         out["choices"] = [self._choice(c) for c in choices]
         return sse(out)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.errors import ApiError
-from gateway.providers import Completion
+from gateway.providers import Completion, StreamChunk
 from gateway.services import Outcome
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response, sse
 from gateway.validation import expect_int, invalid
@@ -72,8 +72,8 @@ def completion_response(result: Completion, outcome: Outcome, cost: int) -> dict
 class CompletionStreamEncoder(ChatStreamEncoder):
     object_name = "text_completion"
 
-    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
-        choices = chunk.get("choices") or []
+    def chunk(self, chunk: StreamChunk, outcome: Outcome) -> bytes:
+        choices = chunk.canonical.get("choices") or []
         if not choices:
             return b""
         out = []

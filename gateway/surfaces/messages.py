@@ -10,9 +10,10 @@ import orjson
 from config.errors import ApiError
 from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
 from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
-from gateway.pipeline import Native
+from gateway.providers import StreamChunk
 from gateway.services import Outcome
 from gateway.tokens import GATEWAY_FIELDS
+from gateway.upstream import Native
 from gateway.validation.messages import messages_validate
 
 
@@ -105,12 +106,11 @@ class MessagesStreamEncoder:
         self.open_kind = kind
         return out + event("content_block_start", {"index": self.index, "content_block": block})
 
-    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
-        raw = chunk.get("_native")
-        if raw is not None:
-            return self._relay(raw, outcome)
+    def chunk(self, chunk: StreamChunk, outcome: Outcome) -> bytes:
+        if chunk.native is not None:
+            return self._relay(chunk.native, outcome)
         out = b"" if self.started else self._start(outcome)
-        for choice in chunk.get("choices") or []:
+        for choice in chunk.canonical.get("choices") or []:
             delta = choice.get("delta") or {}
             thinking = delta.get("reasoning") or delta.get("reasoning_content")
             if thinking:

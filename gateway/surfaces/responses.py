@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from config.errors import ApiError
+from gateway.providers import StreamChunk
 from gateway.services import Outcome
 from gateway.validation import invalid
 from gateway.validation.responses import responses_validate
@@ -324,9 +325,9 @@ class ResponsesStreamEncoder:
             )
         return out
 
-    def chunk(self, chunk: dict[str, Any], outcome: Outcome) -> bytes:
+    def chunk(self, chunk: StreamChunk, outcome: Outcome) -> bytes:
         out = b""
-        for choice in chunk.get("choices") or []:
+        for choice in chunk.canonical.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 out += self._text(outcome, delta["content"])

@@ -12,7 +12,7 @@ import requests
 from django.test import Client
 
 from billing.models import Hold, LedgerEntry
-from gateway import apis, pipeline, streaming
+from gateway import apis, failover, pipeline
 from gateway.middleware import ContentLengthMiddleware
 from gateway.models import Generation
 from tests.helpers import assert_not_charged, chat_body
@@ -145,7 +145,7 @@ def test_an_exception_opening_a_stream_releases_its_hold_and_records_it(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug while opening a stream")
 
-    monkeypatch.setattr(streaming, "record_attempt", broken)
+    monkeypatch.setattr(failover, "record_attempt", broken)  # the driver streams share
     make_model()
     account = make_account()
     balance = account.balance()
