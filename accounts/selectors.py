@@ -6,15 +6,15 @@ import datetime as dt
 
 from django.db.models import Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from config.money import period_start
 
 
 def apikey_list(*, user: User, month: dt.date | None = None) -> QuerySet[ApiKey]:
     """The user's keys, newest first, each annotated with ``month_spent``: credits charged to
     it in ``month`` (the current UTC month by default)."""
-    month = month or timezone.now().date().replace(day=1)
+    month = month or period_start("month")
     # Through the reverse relation of billing's per-key monthly spend: accounts does not
     # import billing (billing depends on accounts).
     spent = Sum("spends__spent", filter=Q(spends__month=month))

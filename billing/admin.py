@@ -19,6 +19,7 @@ from billing.admin_payments import adjust_credits, clear_suspension
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import InsufficientCredits, credits_grant
 from config.admin_readonly import ReadOnlyAdmin
+from config.money import credits_to_usd
 
 
 class GrantForm(forms.Form):
@@ -107,7 +108,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance USD")
     def usd(self, obj: CreditAccount) -> str:
-        return f"${obj.balance / 1_000_000:,.6f}"
+        return f"${credits_to_usd(obj.balance):,.6f}"
 
     def has_grant_permission(self, request: HttpRequest) -> bool:
         # The admin itself is read-only; granting needs the real change permission.

@@ -10,8 +10,9 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.models_payments import CREDITS_PER_USD, TopUpPack
+from billing.models_payments import TopUpPack
 from config.errors import DomainError
+from config.money import CREDITS_PER_USD
 
 
 def _pack_fields(entry: Any, index: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import stripe_api
-from billing.models_payments import CREDITS_PER_USD, AutoRecharge, Payment
+from billing.models_payments import AutoRecharge, Payment
 from billing.payment_selectors import (
     account_tier,
     credits_summary,
@@ -28,6 +28,7 @@ from billing.payment_selectors import (
 from billing.services import payments, webhooks
 from billing.tiers import tier_next
 from config.errors import DomainError
+from config.money import CREDITS_PER_USD
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
 
-register = template.Library()
+from config.money import credits_to_usd
 
-CREDITS_PER_USD = Decimal(1_000_000)
+register = template.Library()
 
 
 @register.filter
@@ -25,7 +23,7 @@ def usd(value: int | None) -> str:
     ``150`` -> ``$0.00015``."""
     if value is None or value == "":
         return "-"
-    amount = Decimal(int(value)) / CREDITS_PER_USD
+    amount = credits_to_usd(int(value))
     text = f"{abs(amount):,.6f}".rstrip("0")
     whole, _, fraction = text.partition(".")
     sign = "-" if amount < 0 else ""
