@@ -16,13 +16,14 @@ from accounts.forms import AdminUserAddForm, AdminUserChangeForm, ApiKeyAdminFor
 from accounts.models import ApiKey, ApiKeyEvent, User
 from accounts.services import apikey_revoke, apikey_update
 from config.admin_readonly import ReadOnlyAdmin
+from config.money import credits_to_usd
 
 
 def credits_display(credits: int | None) -> str:
     """``5,000,000 credits ($5.000000)``; 1,000,000 credits = 1 USD."""
     if credits is None:
         return "-"
-    return f"{credits:,} credits (${credits / 1_000_000:,.6f})"
+    return f"{credits:,} credits (${credits_to_usd(credits):,.6f})"
 
 
 @admin.register(User)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from catalog.selectors import model_resolve
+from config.money import usd_to_credits
 
-CREDITS_PER_USD = Decimal(1_000_000)
 EMAIL_TAKEN = "An account with this email already exists."
 LOGIN_THROTTLED = (
     "Too many failed log-ins for this email or from your address. Try again in {minutes} minutes."
@@ -41,11 +41,6 @@ def cidrs_clean(values: list[str]) -> list[str]:
         except ValueError as exc:
             raise ValidationError(f"{value!r} is not an IP address or CIDR range.") from exc
     return cleaned
-
-
-def usd_to_credits(usd: Decimal) -> int:
-    """1,000,000 credits = 1 USD; fractions of a credit are dropped."""
-    return int((usd * CREDITS_PER_USD).to_integral_value(rounding=ROUND_DOWN))
 
 
 class SignUpForm(forms.Form):

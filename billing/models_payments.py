@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-CREDITS_PER_USD = 1_000_000
+from config.money import CREDITS_PER_USD
 
 
 class TopUpPack(models.Model):

@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
+from config.money import period_start
 
 
 def spendable_get(
@@ -27,7 +28,7 @@ def spendable_get(
     ) or (0, 0)
     amount = available[0] - available[1]
     if monthly_limit is not None and api_key_id is not None:
-        month = month or timezone.now().date().replace(day=1)
+        month = month or period_start("month")
         used = KeySpend.objects.filter(api_key_id=api_key_id, month=month).values_list(
             "spent", "held"
         ).first() or (0, 0)
@@ -37,7 +38,7 @@ def spendable_get(
 
 def key_month_spend(*, api_key_id: int, month: dt.date | None = None) -> tuple[int, int]:
     """(spent, held) of a key in a month (UTC), in credits."""
-    month = month or timezone.now().date().replace(day=1)
+    month = month or period_start("month")
     row = (
         KeySpend.objects.filter(api_key_id=api_key_id, month=month)
         .values_list("spent", "held")
@@ -214,7 +215,7 @@ def _duplicate_breaches(limit: int) -> list[str]:
 def account_month_usage(*, account_id: int, month: dt.date | None = None) -> int:
     """Credits charged for usage to the account since the start of ``month`` (UTC; the
     current month by default), as a positive number."""
-    month = month or timezone.now().date().replace(day=1)
+    month = month or period_start("month")
     since = dt.datetime.combine(month, dt.time.min, tzinfo=dt.UTC)
     total = LedgerEntry.objects.filter(
         account_id=account_id, kind=LedgerEntry.Kind.USAGE, created_at__gte=since

@@ -12,8 +12,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from billing.models_payments import CREDITS_PER_USD
 from billing.payment_selectors import account_tier, credits_summary, packs_on_sale
+from config.money import CREDITS_PER_USD
 from gateway.apis import GatewayView, json_response
 
 
