@@ -33,15 +33,17 @@ from bench.harness import (  # noqa: E402
     BENCH_DIR,
     PYTHON,
     Harness,
-    add_gateway_args,
-    add_output_args,
-    add_server_args,
     bench_json,
-    int_list,
     last_json_line,
     log,
     run_main,
     run_tool,
+)
+from bench.options import (  # noqa: E402
+    add_gateway_args,
+    add_output_args,
+    add_server_args,
+    int_list,
 )
 from bench.pgactivity import BackendStates  # noqa: E402
 

@@ -110,23 +110,36 @@ def report(args: argparse.Namespace, tool: str, phases: list[Phase], verify: dic
     out.append("PostgreSQL per billed request, and what the bench database's backends did:")
     head(
         out,
-        f"{'conc':>5}{'commits':>9}{'rollbk':>8}{'ins':>6}{'upd':>6}{'del':>6}"
-        f"{'new conns':>10}{'conns':>7}  mean backends: state",
+        f"{'conc':>5}{'stmts':>7}{'xacts':>7}{'commits':>9}{'rollbk':>8}{'ins':>6}{'upd':>6}"
+        f"{'del':>6}{'new conns':>10}{'conns':>7}  mean backends: state",
         rule=30,
     )
     for c, p in billed:
         n, st = p.billed, p.pg_stats
         waits = ", ".join(f"{v:.1f} {k}" for k, v in p.waits.items() if v >= 0.05)
         out.append(
-            f"{c:>5}{st.get('commits', 0) / n:>9.2f}{st.get('rollbacks', 0) / n:>8.2f}"
+            f"{c:>5}{st.get('statements', 0) / n:>7.2f}{st.get('transactions', 0) / n:>7.2f}"
+            f"{st.get('commits', 0) / n:>9.2f}{st.get('rollbacks', 0) / n:>8.2f}"
             f"{st.get('inserted', 0) / n:>6.1f}{st.get('updated', 0) / n:>6.1f}"
             f"{st.get('deleted', 0) / n:>6.1f}{st.get('sessions', 0):>10}{p.db_backends:>7}"
             f"  {waits}"
         )
     out.append(
-        "  commits = transactions (each autocommit statement is one); new conns = "
+        "  stmts, xacts = SQL statements and transactions the gateway's workers sent (counted "
+        "in the workers: exact); commits ... del = pg_stat_database"
+    )
+    out.append(
+        "  (backends publish it up to 10 s late once idle: low at c=1); new conns = "
         "connections opened in the phase; conns = open after it."
     )
+    for c, p in billed:
+        kinds = sorted(
+            ((k[5:], v) for k, v in p.pg_stats.items() if k.startswith("sql: ") and v),
+            key=lambda kv: -kv[1],
+        )
+        if kinds:
+            out.append(f"  c={c}: statements by kind, per billed request (and in the phase):")
+            out.extend(f"    {v / p.billed:7.3f} {v:>7}  {k}" for k, v in kinds)
     for c in args.concurrency:
         p = gateway.get(c)
         if p is not None and p.profile:

@@ -1,6 +1,7 @@
 """What bench/chat.py and bench/stream.py share: the processes they start and stop (the fake
-upstream, gunicorn), the bench database (create, migrate, seed, verify, drop) and the queries
-they make on it, and the run's start and clean-up (signals, logs, the database).
+upstream, gunicorn), the build they measure (``--build``: a worktree with its own venv; default
+this tree), and the run's start and clean-up (signals, logs, the database). The database half
+is bench/benchdb.py, the options both take bench/options.py.
 
 Only 127.0.0.1 is used; everything started is in a new session, so a stop takes its children.
 """
@@ -13,9 +14,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -24,51 +23,37 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bench import procstat, pyspy
+from bench.benchdb import BenchDatabase
+from bench.common import (
+    BASE_DIR,
+    BENCH_DIR,
+    NO_PROXY_OPENER,
+    PYTHON,
+    UPSTREAM_KEY_ENV,
+    bench_json,
+    free_port,
+    last_json_line,
+    log,
+    run_tool,
+)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-PYTHON = sys.executable
-UPSTREAM_KEY_ENV = "BENCH_UPSTREAM_KEY"
-
-NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def bench_json(output: str) -> dict[str, Any]:
-    """The ``BENCH_JSON {...}`` line a bench helper printed."""
-    for line in output.splitlines():
-        if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON ") :])
-    raise RuntimeError(f"no BENCH_JSON line in:\n{output}")
-
-
-def run_tool(cmd: list[str], env: dict[str, str], timeout: float, what: str) -> str:
-    """Run a load generator to the end; its stdout."""
-    res = subprocess.run(
-        cmd, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if res.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{res.stdout}\n{res.stderr}")
-    return res.stdout
+__all__ = [
+    "BASE_DIR",
+    "BENCH_DIR",
+    "NO_PROXY_OPENER",
+    "PYTHON",
+    "Harness",
+    "bench_json",
+    "last_json_line",
+    "log",
+    "run_main",
+    "run_tool",
+]
 
 
-def last_json_line(output: str) -> dict[str, Any]:
-    return json.loads(output.strip().splitlines()[-1])
-
-
-class Harness:
+class Harness(BenchDatabase):
     """One benchmark run: its processes, its database and its temporary log directory."""
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -78,6 +63,13 @@ class Harness:
         self.db = args.db
         self.pg_url = args.pg_url.rstrip("/")
         self.database_url = f"{self.pg_url}/{self.db}"
+        # the build measured: its code, its venv, its gunicorn.conf.py and its bench/seed.py;
+        # the load, the fake, the samplers and the report are this tree's
+        self.build = Path(args.build).resolve() if args.build else BASE_DIR
+        venv = self.build / ".venv" / "bin"
+        self.build_bin = venv if (venv / "python").exists() else Path(PYTHON).parent
+        if not (self.build / "manage.py").exists():
+            raise SystemExit(f"--build {self.build}: no manage.py there")
         self.upstream_port = args.upstream_port or free_port()
         self.gateway_port = args.port or free_port()
         self.keys: list[str] = []
@@ -112,7 +104,7 @@ class Harness:
             REDIS_URL="",
             CELERY_BROKER_URL="memory://",
             LOG_LEVEL="WARNING",
-            PYTHONPATH=str(BASE_DIR),
+            PYTHONPATH=str(self.build),
         )
         env[UPSTREAM_KEY_ENV] = "bench-upstream-key"
         for item in self.args.env:
@@ -120,11 +112,13 @@ class Harness:
             env[name] = value
         return env
 
-    def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, cmd: list[str], env: dict[str, str], cwd: Path = BASE_DIR
+    ) -> subprocess.Popen[bytes]:
         out = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             cmd,
-            cwd=BASE_DIR,
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -158,8 +152,8 @@ class Harness:
 
     def run_django(self, *args: str, timeout: float = 300) -> str:
         res = subprocess.run(
-            [PYTHON, *args],
-            cwd=BASE_DIR,
+            [str(self.build_bin / "python"), *args],
+            cwd=self.build,
             env=self.django_env(),
             capture_output=True,
             text=True,
@@ -206,17 +200,20 @@ class Harness:
             HOST="127.0.0.1",
             PORT=str(self.gateway_port),
             WEB_CONCURRENCY=str(self.args.workers),
+            BENCH_GUNICORN_CONF=str(self.build / "gunicorn.conf.py"),
+            BENCH_SQLCOUNT_DIR=str(self.tmp),
         )
-        cmd = [str(Path(PYTHON).parent / "gunicorn"), "-c", "gunicorn.conf.py"]
+        # the build's gunicorn.conf.py, unchanged, plus the count of the SQL sent
+        cmd = [str(self.build_bin / "gunicorn"), "-c", str(BENCH_DIR / "gunicorn_sqlcount.py")]
         cmd += self.args.gunicorn_arg
-        self.master = self.spawn("gunicorn", cmd, env)
+        self.master = self.spawn("gunicorn", cmd, env, cwd=self.build)
         self.wait_http(self.url("gateway", "/v1/models"), "gunicorn", self.master)
         deadline = time.monotonic() + 30
         while len(self.workers()) < self.args.workers and time.monotonic() < deadline:
             time.sleep(0.2)
         log(
             f"gateway on 127.0.0.1:{self.gateway_port}: master {self.master.pid}, "
-            f"workers {self.workers()} ({self.args.settings})"
+            f"workers {self.workers()} ({self.args.settings}; build {self.build})"
         )
 
     def workers(self) -> list[int]:
@@ -238,128 +235,6 @@ class Harness:
             procstat.Group("pg_aux", lambda: procstat.postgres_pids(self.db)[1]),
             procstat.Group("upstream", lambda: [self.fake.pid] if self.fake else []),
         ]
-
-    # --- database -------------------------------------------------------------------------
-    def create_db(self) -> None:
-        """(Re)create, migrate and seed the bench database (bench/seed.py)."""
-        with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
-            name = sql.Identifier(self.db)
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-        log(f"created database {self.db}; migrating")
-        self.run_django("manage.py", "migrate", "--noinput", "-v0")
-        seeded = bench_json(
-            self.run_django(
-                "-m",
-                "bench.seed",
-                "seed",
-                "--upstream-url",
-                f"http://127.0.0.1:{self.upstream_port}/v1",
-                "--key-env",
-                UPSTREAM_KEY_ENV,
-                "--users",
-                str(self.args.users),
-            )
-        )
-        self.keys = [str(k) for k in seeded["keys"]]
-        self.keys_file.write_text("\n".join(self.keys) + "\n")
-        log(
-            f"seeded model {seeded['model']}, {len(self.keys)} user(s) with "
-            f"{seeded['grant']} credits and a key each"
-        )
-
-    def drop_db(self) -> None:
-        with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
-            name = sql.Identifier(self.db)
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-
-    def verify(self, expect_min: int, expect_max: int) -> dict[str, Any]:
-        """``bench/seed.py verify``: the ledger and the Generation rows against the 2xx seen."""
-        return bench_json(
-            self.run_django(
-                "-m",
-                "bench.seed",
-                "verify",
-                "--expect-min",
-                str(expect_min),
-                "--expect-max",
-                str(expect_max),
-            )
-        )
-
-    def connect(self) -> None:
-        """This script's own connection to the bench database (left out of the counts)."""
-        self.conn = psycopg.connect(self.database_url, autocommit=True)
-        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
-        self.conn_pid = int(row[0]) if row else 0
-
-    def disconnect(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def db_backends(self) -> int:
-        with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.db]
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def query_all(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """One autocommit statement on the bench database (counted, so the transactions
-        per request can leave this script's own out)."""
-        assert self.conn is not None
-        self.own_queries += 1
-        return [tuple(row) for row in self.conn.execute(sql, params).fetchall()]
-
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
-        rows = self.query_all(sql, params)
-        return rows[0] if rows else ()
-
-    def last_generation_id(self) -> int:
-        return int(self.query("SELECT coalesce(max(id), 0) FROM gateway_generation")[0])
-
-    def pg_stat(self) -> dict[str, int]:
-        row = self.query(
-            "SELECT xact_commit, xact_rollback, sessions, tup_inserted, tup_updated, "
-            "tup_deleted FROM pg_stat_database WHERE datname = current_database()"
-        )
-        names = ("commits", "rollbacks", "sessions", "inserted", "updated", "deleted")
-        return dict(zip(names, (int(v) for v in row), strict=True))
-
-    def pg_stat_since(self, stats0: dict[str, int], own0: int) -> dict[str, int]:
-        """pg_stat_database deltas since ``stats0``, less this script's own statements."""
-        time.sleep(1.2)  # backends publish their transaction counts within a second
-        own = self.own_queries - own0 + 1  # + the pg_stat() below
-        stats1 = self.pg_stat()
-        delta = {k: stats1[k] - stats0[k] for k in stats0}
-        delta["commits"] -= own
-        return delta
-
-    def drain(self, since_id: int, expected: int, timeout: float = 10.0) -> int:
-        """Wait for the requests still in flight when the load generator stopped to be
-        billed; returns the rows written since ``since_id``."""
-        assert self.conn is not None
-        deadline = time.monotonic() + timeout
-        seen, stable_since = -1, time.monotonic()
-        while True:
-            count = int(
-                self.query("SELECT count(*) FROM gateway_generation WHERE id > %s", [since_id])[0]
-            )
-            now = time.monotonic()
-            if count != seen:
-                seen, stable_since = count, now
-            if count >= expected or now - stable_since > 1.0 or now > deadline:
-                return count
-            time.sleep(0.05)
-
-    def billed_since(self, since_id: int) -> int:
-        return int(
-            self.query(
-                "SELECT count(*) FROM gateway_generation WHERE id > %s AND status = 'success'",
-                [since_id],
-            )[0]
-        )
 
     # --- results --------------------------------------------------------------------------
     def write_json(self, phases: list[Any], verify: dict[str, Any], **extra: Any) -> None:
@@ -416,33 +291,3 @@ def run_main(bench: Harness) -> int:
         else:
             shutil.rmtree(bench.tmp, ignore_errors=True)
     return code
-
-
-# --- options both benchmarks take, in the order --help lists them -------------------------
-def add_server_args(parser: argparse.ArgumentParser, db: str) -> None:
-    parser.add_argument("--db", default=db, help="database to (re)create")
-    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--settings", default="config.settings.production")
-    parser.add_argument("--port", type=int, default=0, help="gateway port (0: any free)")
-    parser.add_argument("--upstream-port", type=int, default=0)
-
-
-def add_gateway_args(parser: argparse.ArgumentParser, gunicorn_help: str) -> None:
-    parser.add_argument(
-        "--env", action="append", default=[], help="KEY=VALUE for the gateway (repeatable)"
-    )
-    parser.add_argument("--gunicorn-arg", action="append", default=[], help=gunicorn_help)
-    parser.add_argument(
-        "--py-spy", action="store_true", help="sample the workers with py-spy in gateway phases"
-    )
-
-
-def add_output_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the temporary log dir")
-    parser.add_argument("--json", default="", help="also write raw results to this file")
-
-
-def int_list(text: str) -> list[int]:
-    """A comma-separated list of integers (an option's type)."""
-    return [int(x) for x in text.split(",")]

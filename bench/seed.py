@@ -83,7 +83,7 @@ def seed(upstream_url: str, key_env: str, users: int) -> dict[str, object]:
     for i in range(users):
         user = user_create(email=email_of(i))
         credits_grant(user_id=user.pk, amount=GRANT, memo="benchmark")
-        keys.append(apikey_create(user=user, name="bench").secret)
+        keys.append(apikey_create(user=user, name="bench", ignore_tier=True).secret)
         user_ids.append(user.pk)
     return {"keys": keys, "user_ids": user_ids, "model": MODEL_ID, "grant": GRANT}
 

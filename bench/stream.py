@@ -39,16 +39,18 @@ from bench.harness import (  # noqa: E402
     NO_PROXY_OPENER,
     PYTHON,
     Harness,
-    add_gateway_args,
-    add_output_args,
-    add_server_args,
-    int_list,
     last_json_line,
     log,
     run_main,
     run_tool,
 )
-from bench.stream_report import StreamPhase, diag_summary, report  # noqa: E402
+from bench.options import (  # noqa: E402
+    add_gateway_args,
+    add_output_args,
+    add_server_args,
+    int_list,
+)
+from bench.stream_report import StreamPhase, report  # noqa: E402
 from bench.stream_watch import (  # noqa: E402
     PeakSampler,
     listen_counters,
@@ -69,16 +71,6 @@ class StreamBench(Harness):
         self.phases: list[StreamPhase] = []
         self.completed_gateway = 0  # complete streams through the gateway, warm-up included
         self.log_offset = 0
-        if args.whatif_admission:
-            args.diag = True
-            args.env = [*args.env, f"BENCH_WHATIF_ADMISSION={args.whatif_admission}"]
-        if args.whatif_upstream_reuse:
-            args.diag = True
-            args.env = [*args.env, "BENCH_WHATIF_UPSTREAM_REUSE=1"]
-        if args.diag:
-            # the production settings plus instrumentation (a later -c wins in gunicorn)
-            args.gunicorn_arg = [*args.gunicorn_arg, "-c", "bench/gunicorn_diag.py"]
-            args.env = [*args.env, f"BENCH_DIAG_DIR={self.tmp}"]
 
     # --- setup ----------------------------------------------------------------------------
     def start_upstream(self) -> None:
@@ -165,7 +157,6 @@ class StreamBench(Harness):
         fake0 = self.fake_stats()
         listen0 = listen_counters()
         rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t_begin = time.perf_counter()
         sampler.begin()
         result = self.streamgen(self.url(target), streams, gateway)
         rusage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -173,7 +164,6 @@ class StreamBench(Harness):
             # every complete stream was settled before its usage chunk was sent; the others
             # (cancelled, failed) are written when the gateway notices
             self.drain(gen0, streams, timeout=5.0)
-        t_end = time.perf_counter()
         cpu = sampler.end()
         peaks.close()
         for _, spy in spies:
@@ -203,9 +193,6 @@ class StreamBench(Harness):
         if gateway:
             # only the gateway talks to the fake in a gateway phase
             phase.upstream_conns = self.fake_stats()["connections"] - fake0["connections"] - 1
-        if gateway and self.args.diag:
-            time.sleep(0.2)  # the workers flush their diagnostic files every 50 ms
-            phase.diag = diag_summary(self.tmp, t_begin, t_end)
         if spies:
             phase.profile = pyspy.summarize([out for out, _ in spies], pyspy.STREAM_CATEGORIES)
         if gateway:
@@ -331,26 +318,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser, gunicorn_help="extra gunicorn argument, e.g. --gunicorn-arg=--backlog=4096"
     )
     parser.add_argument("--py-spy-seconds", type=float, default=5.0)
-    parser.add_argument(
-        "--diag",
-        action="store_true",
-        help="run gunicorn with bench/gunicorn_diag.py (production settings + per-request "
-        "timing, event-loop lag and DB pool stats) and report where the time went",
-    )
-    parser.add_argument(
-        "--whatif-admission",
-        type=int,
-        default=0,
-        metavar="K",
-        help="what-if (implies --diag): at most K requests per worker in admission (auth, "
-        "reserve, upstream open) at once, the rest wait before Django",
-    )
-    parser.add_argument(
-        "--whatif-upstream-reuse",
-        action="store_true",
-        help="what-if (implies --diag): a finished stream returns its upstream connection to "
-        "the keep-alive pool instead of shutting it down",
-    )
     add_output_args(parser)
     return parser.parse_args(argv)
 

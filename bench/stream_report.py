@@ -1,13 +1,11 @@
-"""One phase of bench/stream.py (N streams at once, direct or through the gateway), the
-report it prints, and the summary of bench/gunicorn_diag.py's records (``--diag``)."""
+"""One phase of bench/stream.py (N streams at once, direct or through the gateway) and the
+report it prints."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.report import PhaseCpu, by_target, check_line, head, last_line, mark, table_rows
@@ -50,7 +48,6 @@ class StreamPhase(PhaseCpu):
     waits: dict[str, float] = field(default_factory=dict)  # mean backends per state
     gen_status: dict[str, list[int]] = field(default_factory=dict)  # status: [rows, charged]
     profile: str = ""
-    diag: str = ""  # with --diag: where the time went inside the workers
 
     @property
     def complete(self) -> int:
@@ -189,18 +186,17 @@ def report(
                 f"upstream connections opened {p.upstream_conns} for {n} streams; "
                 f"pg conns at peak {p.pg_peak} ({p.pg_peak_active} not idle), open after "
                 f"{p.pg_after}; PostgreSQL per stream: "
-                f"{p.pg_stats.get('commits', 0) / max(1, p.billed):.2f} commits, "
+                f"{p.pg_stats.get('statements', 0) / max(1, p.billed):.2f} statements and "
+                f"{p.pg_stats.get('transactions', 0) / max(1, p.billed):.2f} transactions "
+                "sent by the workers, "
+                f"{p.pg_stats.get('commits', 0) / max(1, p.billed):.2f} commits "
+                "(pg_stat_database), "
                 f"{p.pg_stats.get('sessions', 0)} new connections in the phase"
             )
     for n, p in measured:
         if p.waits:
             waits = ", ".join(f"{v:.1f} {k}" for k, v in p.waits.items() if v >= 0.05)
             out.append(f"  n={n}: bench database backends, mean by state: {waits}")
-    for n, p in measured:
-        if p.diag:
-            out.append("")
-            out.append(f"Inside the workers at n={n} (--diag, ms):")
-            out.append(p.diag)
     for n, p in measured:
         if p.profile:
             out.append("")
@@ -250,69 +246,4 @@ def report(
             out.append(f"  gunicorn log n={p.streams}: {line[:200]}")
     for breach in verify.get("breaches") or []:
         out.append(f"  breach: {breach}")
-    return "\n".join(out)
-
-
-def diag_summary(tmp: Path, t0: float, t1: float) -> str:
-    """Per-request phases and per-tick worker state from bench/gunicorn_diag.py's files,
-    for the requests that entered the app between ``t0`` and ``t1`` (perf_counter, which
-    is CLOCK_MONOTONIC: one clock for every process)."""
-    reqs: list[dict[str, float]] = []
-    ticks: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(tmp.glob("diag-*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("k") == "req" and t0 <= rec.get("a", 0) <= t1:
-                reqs.append(rec)
-            elif rec.get("k") == "tick" and t0 <= rec.get("t", 0) <= t1:
-                ticks.setdefault(path.stem, []).append(rec)
-    if not reqs:
-        return "  (no diagnostic records)"
-
-    def pct(values: list[float]) -> str:
-        values = sorted(v * 1000 for v in values)
-        if not values:
-            return "-"
-        return (
-            f"p50 {percentile(values, 50):7.1f}  p95 {percentile(values, 95):7.1f}  "
-            f"max {values[-1]:7.1f}"
-        )
-
-    def span(a: str, b: str) -> list[float]:
-        return [r[b] - r[a] for r in reqs if r.get(a) is not None and r.get(b) is not None]
-
-    out = [
-        f"  {len(reqs)} requests; per request, from the worker greenlet starting on the "
-        "accepted connection:",
-        f"    HTTP parse + wait to enter the app        {pct(span('h', 'a'))}",
-        *(
-            [f"    waiting for admission (what-if)           {pct(span('a', 'g'))}"]
-            if any("g" in r for r in reqs)
-            else []
-        ),
-        f"    app: auth, reserve, upstream first chunk  {pct(span('a', 'r'))}",
-        f"    response returned -> first body piece     {pct(span('r', 'f'))}",
-        f"    accepted -> first body piece (server TTFT) {pct(span('h', 'f'))}",
-        f"    first body piece -> close                 {pct(span('f', 'c'))}",
-    ]
-    for name, rows in sorted(ticks.items()):
-        lag = [r["lag"] for r in rows]
-        waiting = max((r.get("requests_waiting", 0) for r in rows), default=0)
-        size = max((r.get("pool_size", 0) for r in rows), default=0)
-        first, last = rows[0], rows[-1]
-
-        def delta(key: str, a: dict[str, Any] = first, b: dict[str, Any] = last) -> int:
-            return int(b.get(key, 0)) - int(a.get(key, 0))
-
-        queued = delta("requests_queued")
-        out.append(
-            f"  {name}: event-loop lag {pct(lag)}; pool size max {size}, clients waiting "
-            f"max {waiting}, {delta('requests_num')} checkouts, {queued} queued, waited "
-            f"{delta('requests_wait_ms') / max(1, queued):.1f} ms each, "
-            f"{delta('connections_num')} connections opened; in the app max "
-            f"{max(r['active'] for r in rows)}"
-        )
     return "\n".join(out)
