@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q, Sum, Window
 from django.utils import timezone
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
+from config import db
 from config.money import period_start
 
 
@@ -59,9 +60,7 @@ def ledger_snapshot() -> Iterator[None]:
         yield
         return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        db.snapshot_begin()
         yield
 
 

@@ -15,21 +15,15 @@ from catalog.selectors import ResolvedModel, decimal_text, model_list, model_res
 from config.errors import ApiError
 from config.money import credits_to_usd
 from gateway import pipeline, tokens
-from gateway.auth import (
-    GatewayKeyAuthentication,
-    KeyChanged,
-    ProvisionalKey,
-    ProvisionalKeyAuthentication,
-    key_confirm,
-)
+from gateway.auth import BilledKeyAuthentication, GatewayKeyAuthentication
 from gateway.errors import error_response
 from gateway.formats.anthropic_inbound import response_from_canonical
 from gateway.gate import gate_enter, gate_leave
 from gateway.providers import Completion
 from gateway.ratelimit import ratelimit_hit
+from gateway.records import Outcome
 from gateway.request_body import body_bytes, json_body
 from gateway.selectors import generation_detail, generation_get
-from gateway.services import Outcome
 from gateway.streaming import StreamEncoder, stream_open, stream_relay
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response
 from gateway.surfaces.completions import (
@@ -109,13 +103,11 @@ class GatewayView(APIView):
 
     def caller(self, request: Request) -> pipeline.Caller:
         key = request.auth
-        provisional = getattr(request._request, "key_provisional", False)
         return pipeline.Caller(
             request_id=request._request.request_id,
             api_key=key,
             account_id=key.user.credit_account.pk,
             surface=self.surface_name,
-            provisional=ProvisionalKey(request._request, key) if provisional else None,
             environ=request.META,
         )
 
@@ -124,7 +116,7 @@ class SurfaceView(GatewayView):
     """One billed endpoint: its request converted to the canonical form, the money path,
     and the answer converted back (or streamed through the surface's encoder)."""
 
-    authentication_classes = [ProvisionalKeyAuthentication]
+    authentication_classes = [BilledKeyAuthentication]
     operation = "complete"
 
     def rate_count(self, request: Request) -> None:
@@ -145,24 +137,14 @@ class SurfaceView(GatewayView):
         raise NotImplementedError
 
     def post(self, request: Request) -> HttpResponse:
-        try:
-            try:
-                return self.handle(request)
-            except ApiError:
-                if getattr(request._request, "key_provisional", False):
-                    key_confirm(request._request, request.auth)  # its error wins
-                raise
-        except KeyChanged as changed:
-            # The cached key was out of date. Only raised before anything was held (after
-            # the reserve the key is confirmed): again, with the new copy.
-            request.user, request.auth = changed.key.user, changed.key
-            return self.handle(request)
+        caller = self.caller(request)
+        with pipeline.admitting(caller):
+            return self.handle(request, caller)
 
-    def handle(self, request: Request) -> HttpResponse:
+    def handle(self, request: Request, caller: pipeline.Caller) -> HttpResponse:
         raw = json_body(request._request)
         body = self.canonical(raw)
         encoder = self.encoder(raw) if body.get("stream") else None  # refused before a hold
-        caller = self.caller(request)
         admission = pipeline.admit(
             caller, body, operation=self.operation, native=self.native(raw, request)
         )

@@ -1,15 +1,14 @@
 """API key authentication for the gateway: the key, its user and the user's credit account
 in one query.
 
-On PostgreSQL the query is plain SQL built once from the models' metadata and the instances
-are made with ``Model.from_db``: the ORM's per-request query compilation was the largest
-single cost of a billed request (measured with bench/ and py-spy). Other databases use the
-ORM with the same result.
+The query is plain SQL built once from the models' metadata and the instances are made with
+``Model.from_db``: the ORM's per-request query compilation was the largest single cost of a
+billed request (measured with bench/ and py-spy). The database's own value converters apply
+where it has any (SQLite's booleans and datetimes; none on PostgreSQL).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -17,14 +16,13 @@ import orjson
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import JSONField
-from django.http import HttpRequest
 from rest_framework.request import Request
 
 from accounts.authentication import ApiKeyAuthentication, apikey_authenticate
 from accounts.models import ApiKey, User
 from accounts.services import apikey_touch
-from billing import sql
 from billing.models import CreditAccount
+from config import db
 from config.errors import ApiError
 from gateway import keycache
 
@@ -50,8 +48,30 @@ def _statement() -> tuple[str, tuple[str, ...], frozenset[str]]:
     return sql, tuple(f.attname for f in fields), json_fields
 
 
+@cache
+def _converters() -> tuple[tuple[int, tuple[Any, ...], Any], ...]:
+    """(column, the database's converters, its expression) for each selected column that
+    has any (JSON aside, read with orjson): none on PostgreSQL; SQLite's booleans and
+    datetimes."""
+    fields = [*ApiKey._meta.concrete_fields]
+    fields += [User._meta.get_field(n) for n in _USER_FIELDS]
+    fields += [CreditAccount._meta.get_field(n) for n in _ACCOUNT_FIELDS]
+    out = []
+    for i, f in enumerate(fields):
+        if isinstance(f, JSONField):
+            continue
+        col = f.get_col(f.model._meta.db_table)
+        found = (*connection.ops.get_db_converters(col), *f.get_db_converters(connection))
+        if found:
+            out.append((i, found, col))
+    return tuple(out)
+
+
 def _key_from_row(row: tuple[Any, ...]) -> ApiKey:
     _, names, json_fields = _statement()
+    converters = _converters()
+    if converters:
+        row = _converted(row, converters)
     n = len(names)
     values = [
         orjson.loads(v) if name in json_fields and isinstance(v, str) else v
@@ -68,6 +88,14 @@ def _key_from_row(row: tuple[Any, ...]) -> ApiKey:
         user.credit_account = account
     key.user = user
     return key
+
+
+def _converted(row: tuple[Any, ...], converters: tuple[Any, ...]) -> tuple[Any, ...]:
+    values = list(row)
+    for i, found, col in converters:
+        for convert in found:
+            values[i] = convert(values[i], col, connection)
+    return tuple(values)
 
 
 def account_usable(key: ApiKey) -> ApiKey:
@@ -88,10 +116,7 @@ def account_usable(key: ApiKey) -> ApiKey:
 
 
 def apikey_with_account(prefix: str) -> ApiKey | None:
-    if connection.vendor != "postgresql":
-        rows = ApiKey.objects.select_related("user", "user__credit_account").filter(prefix=prefix)
-        return next(iter(rows[:1]), None)
-    row = sql.run(_statement()[0], [prefix])
+    row = db.run(_statement()[0], [prefix])
     return None if row is None else _key_from_row(row)
 
 
@@ -106,67 +131,18 @@ class GatewayKeyAuthentication(ApiKeyAuthentication):
         return user, account_usable(key)
 
 
-class KeyChanged(Exception):
-    """The provisional key of a request changed in the database since it was cached: the
-    request is planned again with ``key`` (nothing was held)."""
-
-    def __init__(self, key: ApiKey) -> None:
-        super().__init__(key.prefix)
-        self.key = key
-
-
-class ProvisionalKeyAuthentication(GatewayKeyAuthentication):
-    """For the billed endpoints: a key read moments ago is taken from ``gateway.keycache``
-    and marked provisional (``request.key_provisional``), to be confirmed by the statement
-    that holds the credits or by ``key_confirm``. A cached copy that fails any check is read
-    again before the request is refused."""
+class BilledKeyAuthentication(GatewayKeyAuthentication):
+    """For the billed endpoints: the key may be a copy read moments ago, confirmed later in
+    the request by the write that holds its credits (``gateway.keycache``)."""
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
-        cached = keycache.enabled()
-        key = self._cached(request.META) if cached else None
-        request._request.key_provisional = key is not None  # type: ignore[attr-defined]
-        if key is None:
-            key = apikey_authenticate(request.META, lookup=self.lookup)
-            if cached:
-                keycache.key_put(key)
-        # a cached copy may not know of a suspension yet: the reserve's statement refuses a
-        # suspended account, and the key is then read again (key_confirm)
+        key = keycache.authenticate(request.META, read=_key_read, usable=account_usable)
+        # a cached copy may not know of a suspension yet: the reserve's write refuses a
+        # suspended account, and the key is then read again
         account_usable(key)
         apikey_touch(api_key=key)
         return key.user, key
 
-    @staticmethod
-    def _cached(meta: dict[str, Any]) -> ApiKey | None:
-        """The cached key these headers present, if it passes every check; None when it is
-        not cached or a copy that may be stale refuses it (then it is read)."""
-        try:
-            return account_usable(apikey_authenticate(meta, lookup=keycache.key_get))
-        except ApiError:
-            return None
 
-
-@dataclass(frozen=True, slots=True)
-class ProvisionalKey:
-    """The provisional key of one request (``planning.Provisional``)."""
-
-    request: HttpRequest
-    key: ApiKey
-
-    def confirm(self) -> ApiKey:
-        return key_confirm(self.request, self.key)
-
-    def confirmed(self) -> None:
-        self.request.key_provisional = False  # type: ignore[attr-defined]
-
-
-def key_confirm(request: HttpRequest, key: ApiKey) -> ApiKey:
-    """End a provisional key: read it from the database. Raises the ApiError of a key that
-    is no longer usable, or KeyChanged if it changed since it was cached."""
-    keycache.key_forget(key.prefix)
-    request.key_provisional = False  # type: ignore[attr-defined]  # read once, even if refused
-    fresh = apikey_authenticate(request.META, lookup=apikey_with_account)
-    keycache.key_put(fresh)
-    account_usable(fresh)
-    if fresh.revision != key.revision:
-        raise KeyChanged(fresh)
-    return fresh
+def _key_read(meta: dict[str, Any]) -> ApiKey:
+    return apikey_authenticate(meta, lookup=apikey_with_account)

@@ -33,7 +33,7 @@ from gateway import tokens
 
 if TYPE_CHECKING:
     from gateway.pipeline import Admission, Candidate
-    from gateway.services import Outcome
+    from gateway.records import Outcome
     from gateway.streaming import Tally
 
 log = logging.getLogger(__name__)

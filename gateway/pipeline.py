@@ -7,6 +7,8 @@ held, failing over across routes and fallback models, 5. settle or release.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -19,8 +21,8 @@ from billing.services import (
     credits_reserve,
 )
 from billing.services.recharge import recharge_check
-from config.errors import ApiError
-from gateway import routing, tokens
+from config.errors import ApiError, DomainError
+from gateway import keycache, routing, tokens
 from gateway.failover import close_unexpected, failover, ms_since, outcome_new
 from gateway.planning import (
     Caller,
@@ -56,13 +58,43 @@ def admit(
     operation: str = "complete",
     native: Native | None = None,
 ) -> Admission:
-    """Steps 2 and 3: resolve, check the key, and reserve. Raises ApiError (no hold left).
-    A provisional key (gateway.keycache) is confirmed by the reserve, or read from the
-    database before any other ending."""
+    """Steps 2 and 3: resolve, check the key, and reserve. Raises DomainError (no hold
+    left). A provisional key (gateway.keycache) is confirmed by the reserve, or read from
+    the database before any other ending; if it changed since it was read, the request is
+    planned again here with the fresh copy (nothing was held)."""
+    if caller.provisional is None:
+        caller.provisional = keycache.provisional_take(caller.environ)
+    try:
+        return _admit_or_confirm(caller, body, operation, native)
+    except keycache.KeyChanged as changed:
+        caller.api_key = changed.key
+        return _admit_or_confirm(caller, body, operation, native)
+
+
+def _admit_or_confirm(
+    caller: Caller, body: dict[str, Any], operation: str, native: Native | None
+) -> Admission:
     try:
         return _admit(caller, body, operation, native)
-    except ApiError:
+    except DomainError:
         caller_confirm(caller)  # a refused key's own error wins over the request's
+        raise
+
+
+@contextmanager
+def admitting(caller: Caller) -> Iterator[None]:
+    """The request's admission, from its first check of the body: a key refused on reading
+    it again wins over the request's own error (a body's error does not depend on the key,
+    so it stands if the key only changed)."""
+    if caller.provisional is None:
+        caller.provisional = keycache.provisional_take(caller.environ)
+    try:
+        yield
+    except DomainError:
+        try:
+            caller_confirm(caller)
+        except keycache.KeyChanged as changed:
+            caller.api_key = changed.key
         raise
 
 
@@ -102,7 +134,7 @@ def _admit(
         # the hold outlives the request's deadline; a stream also checkpoints and renews it
         ttl_seconds=settings.GATEWAY_REQUEST_DEADLINE_SECONDS + settings.BILLING_HOLD_TTL_SECONDS,
         is_streamed=bool(body.get("stream")),
-        key_revision=key.revision if caller.provisional is not None else None,
+        key_check=caller.provisional.check() if caller.provisional is not None else None,
     )
     caller_confirmed(caller)  # the reserve found the key unchanged and usable
     return Admission(

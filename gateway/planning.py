@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from accounts.models import ApiKey
+from billing.ledger import InsufficientCredits, KeyCheck, KeyLimitExceeded
 from billing.pricing import affordable_completion_tokens, hold_bound
 from billing.selectors import key_month_spend
-from billing.services import InsufficientCredits, KeyLimitExceeded
 from catalog.selectors import ResolvedModel, model_resolve
 from config.errors import ApiError
 from gateway import tokens
@@ -40,11 +40,13 @@ class Caller:
 
 
 class Provisional(Protocol):
+    """A key read moments ago (``gateway.keycache``), not yet confirmed for this request."""
+
+    def check(self) -> KeyCheck:
+        """The key's validity, for the reserve to check in its own write."""
+
     def confirm(self) -> ApiKey:
         """Read the key from the database: raises its ApiError or KeyChanged."""
-
-    def confirmed(self) -> None:
-        """The reserve statement checked the key."""
 
 
 def caller_confirm(caller: Caller) -> None:
@@ -55,10 +57,8 @@ def caller_confirm(caller: Caller) -> None:
 
 
 def caller_confirmed(caller: Caller) -> None:
-    """The caller's key was checked by the statement that held its credits."""
-    if caller.provisional is not None:
-        provisional, caller.provisional = caller.provisional, None
-        provisional.confirmed()
+    """The caller's key was checked by the write that held its credits."""
+    caller.provisional = None
 
 
 @dataclass(slots=True)
@@ -168,7 +168,9 @@ def plan(
     return candidates
 
 
-def _too_poor(caller: Caller, budget: int, model: ResolvedModel, prompt: int) -> ApiError:
+def _too_poor(
+    caller: Caller, budget: int, model: ResolvedModel, prompt: int
+) -> InsufficientCredits | KeyLimitExceeded:
     need = hold_bound(prompt_tokens=prompt, completion_tokens=1, prices=model.prices)
     limited = caller.api_key.monthly_limit is not None
     cls = KeyLimitExceeded if limited and _key_binds(caller, budget) else InsufficientCredits

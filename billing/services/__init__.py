@@ -3,8 +3,9 @@ settle), ``usage`` (settle), ``grants``, ``payments`` (buying credits: checkout,
 transitions, refunds, disputes, adjustments), ``webhooks`` (Stripe's events, exactly once)
 and ``recharge`` (auto-recharge). Each is one short transaction of conditional updates.
 
-The names below are re-exported so that ``from billing.services import credits_settle``
-and the like keep working.
+The money writes themselves are the ledger's (``billing.ledger``); the names below are
+re-exported so that ``from billing.services import credits_settle`` and the like keep
+working.
 """
 
 from billing.services.grants import (
@@ -21,15 +22,9 @@ from billing.services.holds import (
     hold_checkpoint,
     hold_ref,
     month_start,
-    release_statement,
 )
 from billing.services.usage import (
     credits_settle,
-    key_spend_close,
-    ledger_entry_of,
-    settle_charge,
-    settle_statement,
-    settle_transaction,
 )
 
 __all__ = [
@@ -44,11 +39,5 @@ __all__ = [
     "credits_settle_interrupted",
     "hold_checkpoint",
     "hold_ref",
-    "key_spend_close",
-    "ledger_entry_of",
     "month_start",
-    "release_statement",
-    "settle_charge",
-    "settle_statement",
-    "settle_transaction",
 ]

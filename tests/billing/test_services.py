@@ -15,6 +15,7 @@ from billing.services import (
     credits_release,
     credits_settle,
 )
+from gateway.errors import api_error_of
 from tests.billing.conftest import account_row, key_spend_row
 
 
@@ -39,7 +40,7 @@ def test_reserve_refuses_more_than_available(make_account, reserve):
     with pytest.raises(InsufficientCredits) as exc:
         reserve(account, 301)
     # then it is refused with 402 and nothing more is held
-    assert (exc.value.status, exc.value.code) == (402, "insufficient_credits")
+    assert (api_error_of(exc.value).status, exc.value.code) == (402, "insufficient_credits")
     assert account_row(account) == (1_000, 700)
     assert Hold.objects.count() == 1
     # and exactly what is left can still be held
@@ -81,7 +82,7 @@ def test_reserve_counts_against_the_key_monthly_limit(make_account, reserve):
     # and a third of 101 breaks the limit: refused, and the account hold is rolled back too
     with pytest.raises(KeyLimitExceeded) as exc:
         reserve(account, 101)
-    assert (exc.value.status, exc.value.code) == (402, "key_limit_exceeded")
+    assert (api_error_of(exc.value).status, exc.value.code) == (402, "key_limit_exceeded")
     assert key_spend_row(account) == (0, 400)
     assert account_row(account) == (1_000_000, 400)
     assert Hold.objects.count() == 2

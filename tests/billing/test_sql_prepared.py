@@ -17,7 +17,7 @@ import pytest
 from django.db import NotSupportedError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing.sql import run
+from config.db import run
 
 pytestmark = [
     pytest.mark.postgres,
@@ -99,7 +99,7 @@ GEVENT_PROBE = """
     django.setup()
     from django.conf import settings
     from django.db import connection, connections
-    from billing.sql import run
+    from config.db import run
 
     # After its 0.3 s sleep each query counts the probes the server is running at that moment.
     SQL = (

@@ -8,8 +8,25 @@ import time
 
 import pytest
 
+from billing.ledger.statements import record_insert, record_params
 from gateway.models import Generation
-from gateway.services import _SQL_VALUES, Outcome, _generation_insert, _record_params
+from gateway.records import GenerationRow, Outcome
+
+# What the PostgreSQL ledger's insert of the record fills in itself: the ledger entry, the
+# charge and the time.
+_SQL_VALUES = {"ledger_entry_id", "cost", "created_at"}
+
+
+def _record_params(outcome, status, http_status, error_code, breakdown):
+    row = outcome.row(
+        status=status, http_status=http_status, error_code=error_code, cost_breakdown=breakdown
+    )
+    return record_params(row)
+
+
+def _generation_insert():
+    return record_insert(GenerationRow, entry_sql="le.id", charge_sql="-le.amount")
+
 
 UPSTREAM_DELAY_MS = 50  # the fake upstream sleeps this long before it answers
 
