@@ -21,7 +21,6 @@ from typing import Literal
 from django.utils import timezone
 
 CREDITS_PER_USD = 1_000_000
-TOKENS_PER_PRICE_QUOTE = 1_000_000  # token prices are quoted in USD per 1M tokens
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -43,8 +42,8 @@ def usd_per_unit_to_credits(usd: Decimal) -> Decimal:
 
 
 def usd_per_million_to_credits(usd: Decimal) -> Decimal:
-    """A price in USD per 1M tokens as credits per token: the same number, since
-    ``CREDITS_PER_USD`` equals ``TOKENS_PER_PRICE_QUOTE``."""
+    """A price in USD per 1M tokens as credits per token: the same number, since a USD is
+    as many credits (``CREDITS_PER_USD``) as a price quote has tokens."""
     return usd
 
 
