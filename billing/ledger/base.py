@@ -178,6 +178,7 @@ class Ledger(Protocol):
     def refund(
         self, *, account_id: int, amount: int, reference: str, memo: str = ""
     ) -> LedgerEntry | None:
-        """Take back up to ``amount`` credits, never more than is available; the entry, or
-        None when nothing was available. Idempotent on its reference."""
+        """Take back up to ``amount`` credits, never more than is available; the entry (the
+        first one, for a reference already used), or None when nothing was available.
+        Idempotent on its reference."""
         ...

@@ -333,8 +333,8 @@ class OrmLedger:
             with transaction.atomic(durable=True):
                 account = CreditAccount.objects.select_for_update().get(pk=account_id)
                 taken = max(0, min(amount, account.balance - account.held))
-                if not taken:
-                    return None
+                if not taken:  # nothing to take now; what this reference took before, if any
+                    return LedgerEntry.objects.filter(kind=kind, reference=reference).first()
                 balance = account_apply(account_id=account_id, delta_balance=-taken, delta_held=0)
                 return LedgerEntry.objects.create(
                     account_id=account_id,
