@@ -20,10 +20,13 @@ from billing.models_payments import (
     BillingProfile,
     CreditAdjustment,
     Payment,
+    PaymentDispute,
     StripeEvent,
+    SuspensionClearance,
     TopUpPack,
 )
-from billing.services.payments import account_suspension_clear, credits_adjust
+from billing.services.disputes import account_suspension_clear
+from billing.services.payments import credits_adjust
 from billing.tiers import TIER_CHOICES
 from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
@@ -85,8 +88,16 @@ def clear_suspension(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 ) -> None:
     for account in queryset.filter(is_suspended=True).order_by("pk"):
-        account_suspension_clear(account_id=account.pk)
-        modeladmin.message_user(request, f"{account.user}: suspension cleared.", messages.SUCCESS)
+        clearance = account_suspension_clear(
+            account_id=account.pk,
+            staff_user=request.user,  # type: ignore[arg-type]
+        )
+        modeladmin.message_user(
+            request,
+            f"{account.user}: suspension cleared ({clearance.shortfall_cleared:,} credits "
+            "of shortfall written off).",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(TopUpPack)
@@ -118,6 +129,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount_refunded_cents",
         "credits_refunded",
         "shortfall",
+        "shortfall_cleared",
         "needs_review",
     ]
     list_filter = ["status", "kind", "needs_review"]
@@ -133,7 +145,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "type", "received_at", "processed_at", "error"]
+    list_display = ["event_id", "type", "received_at", "processed_at", "error", "ignored_reason"]
     list_filter = ["type"]
     search_fields = ["event_id"]
     date_hierarchy = "received_at"
@@ -171,4 +183,19 @@ class BillingProfileAdmin(admin.ModelAdmin):
 class CreditAdjustmentAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "account", "amount", "reason", "staff_user", "ledger_entry"]
     search_fields = ["account__user__email", "reason"]
+    list_select_related = ["account__user", "staff_user"]
+
+
+@admin.register(PaymentDispute)
+class PaymentDisputeAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_dispute_id", "payment", "status", "opened_at", "closed_at", "clearance"]
+    list_filter = ["status"]
+    search_fields = ["stripe_dispute_id", "payment__account__user__email"]
+    list_select_related = ["payment", "clearance"]
+
+
+@admin.register(SuspensionClearance)
+class SuspensionClearanceAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "staff_user", "shortfall_cleared"]
+    search_fields = ["account__user__email"]
     list_select_related = ["account__user", "staff_user"]

@@ -59,7 +59,10 @@ class Payment(models.Model):
     """One purchase: pending → paid | failed | expired, then paid → partially refunded |
     refunded | disputed. ``credits_refunded`` is what refunds took back through the
     ledger; ``shortfall`` what they could not (the balance was spent), which suspends the
-    account until an admin clears it."""
+    account until an admin clears it; ``shortfall_cleared`` is the part of it an admin
+    cleared (``SuspensionClearance`` says who and when), so a later refund's new shortfall
+    still counts. A payment is disputed while one of its ``PaymentDispute`` rows is open
+    or lost; once none is, its status follows its refunds again."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -84,7 +87,6 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3, default="usd")
     credits = models.BigIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    status_before_dispute = models.CharField(max_length=20, blank=True)
     stripe_session_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
@@ -92,6 +94,9 @@ class Payment(models.Model):
     credits_refunded = models.BigIntegerField(default=0)
     shortfall = models.BigIntegerField(
         default=0, help_text="Credits a refund could not take back (already spent)."
+    )
+    shortfall_cleared = models.BigIntegerField(
+        default=0, help_text="Credits of the shortfall an admin cleared."
     )
     needs_review = models.BooleanField(default=False)
     review_reason = models.CharField(max_length=300, blank=True)
@@ -121,6 +126,11 @@ class Payment(models.Model):
                 & Q(credits_refunded__lte=models.F("credits")),
                 name="payment_refunds_within_credits",
             ),
+            models.CheckConstraint(
+                condition=Q(shortfall_cleared__gte=0)
+                & Q(shortfall_cleared__lte=models.F("shortfall")),
+                name="payment_shortfall_cleared_within_shortfall",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,10 +146,69 @@ class Payment(models.Model):
         return f"payment-{self.pk}"
 
 
+class PaymentDispute(models.Model):
+    """One Stripe dispute of a payment's charge (unique on Stripe's id, so a redelivered
+    or reordered event finds it). Open or lost, it keeps its payment disputed and
+    justifies the account's suspension until won or ``clearance`` (an admin's) says
+    otherwise."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        WON = "won"
+        LOST = "lost"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    clearance = models.ForeignKey(
+        "billing.SuspensionClearance",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="disputes",
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"dispute {self.stripe_dispute_id} of payment {self.payment_id}: {self.status}"
+
+
+class SuspensionClearance(models.Model):
+    """Audit row of an admin clearing a suspension: who, when, and how many credits of
+    shortfall it cleared (the payments' ``shortfall_cleared`` and the disputes'
+    ``clearance`` record what it covered)."""
+
+    account = models.ForeignKey(
+        "billing.CreditAccount", on_delete=models.PROTECT, related_name="clearances"
+    )
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    shortfall_cleared = models.BigIntegerField(default=0, help_text="Credits.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"suspension of account {self.account_id} cleared by {self.staff_user_id}"
+
+
+class Installation(models.Model):
+    """This installation's id, made once (one row): it namespaces the idempotency keys
+    sent to Stripe, so two installations sharing one Stripe account never collide."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    installation_id = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"installation {self.installation_id}"
+
+
 class StripeEvent(models.Model):
     """Every event Stripe delivered, as received. ``processed_at`` is set in the
     transaction that committed the event's effect; an event whose handling failed stays
-    unprocessed, so Stripe's retry completes it."""
+    unprocessed, so Stripe's retry completes it. ``ignored_reason``: processed with no
+    effect (a refund or dispute that matched no payment of ours until it grew too old)."""
 
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
@@ -147,6 +216,7 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    ignored_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -12,10 +12,11 @@ Amounts: ``*_cents`` in USD cents; credits are integers (1,000,000 credits = 1 U
 from __future__ import annotations
 
 import logging
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from billing.models_payments import (
     AutoRecharge,
     BillingProfile,
     CreditAdjustment,
+    Installation,
     Payment,
     TopUpPack,
 )
@@ -35,6 +37,34 @@ from config.errors import DomainError
 log = logging.getLogger(__name__)
 
 REFUNDABLE = (Payment.Status.PAID, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
+
+
+class PaymentNotReady(Exception):
+    """Stripe tells of a payment our records do not show yet (no payment matches its ids,
+    or it is not yet paid): the webhook answers 500 while the event is young, so Stripe
+    delivers it again once the completion has landed."""
+
+
+def installation_id() -> str:
+    """This installation's id: made once, on first use, and kept in the database (one
+    row; two processes making it at once keep the first), so it survives restarts and
+    differs between installations that share a Stripe account."""
+    found = Installation.objects.values_list("installation_id", flat=True).first()
+    if found:
+        return found
+    try:
+        with transaction.atomic():
+            Installation.objects.create(pk=1, installation_id=uuid.uuid4().hex)
+    except IntegrityError:
+        pass  # another process made it first
+    return Installation.objects.values_list("installation_id", flat=True).get(pk=1)
+
+
+def stripe_idempotency_key(purpose: str) -> str:
+    """The ``Idempotency-Key`` for one Stripe call: ``purpose`` names what it is for
+    (``checkout-payment-<pk>``), so a retry of that call reuses the key, and the
+    installation's id keeps two installations on one Stripe account apart."""
+    return f"gw-{installation_id()}-{purpose}"
 
 
 def account_for(user: User) -> CreditAccount:
@@ -71,7 +101,9 @@ def stripe_customer_ensure(*, account: CreditAccount, user: User) -> str:
     if profile.stripe_customer_id:
         return profile.stripe_customer_id
     customer_id = stripe_api.customer_create(
-        email=user.email, user_id=user.pk, idempotency_key=f"customer-user-{user.pk}"
+        email=user.email,
+        user_id=user.pk,
+        idempotency_key=stripe_idempotency_key(f"customer-user-{user.pk}"),
     )
     BillingProfile.objects.filter(pk=profile.pk, stripe_customer_id="").update(
         stripe_customer_id=customer_id
@@ -117,7 +149,7 @@ def payment_checkout_start(
             success_url=success_url.replace("{PAYMENT}", str(payment.pk)),
             cancel_url=cancel_url,
             save_card=save_card,
-            idempotency_key=f"checkout-payment-{payment.pk}",
+            idempotency_key=stripe_idempotency_key(f"checkout-payment-{payment.pk}"),
         )
     except stripe_api.PaymentError as exc:
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
@@ -191,14 +223,16 @@ def payment_mark_closed(*, payment_id: int, status: str, message: str = "") -> b
 def payment_ids_record(
     *, payment_id: int, payment_intent_id: str = "", charge_id: str = ""
 ) -> None:
-    """Remember Stripe's ids for a payment not yet paid (so later events find it)."""
-    fields = {}
+    """Remember Stripe's ids of a payment where none is recorded yet, so later events (a
+    refund, a dispute naming only its charge) find it."""
     if payment_intent_id:
-        fields["stripe_payment_intent_id"] = payment_intent_id
+        Payment.objects.filter(pk=payment_id, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=payment_intent_id
+        )
     if charge_id:
-        fields["stripe_charge_id"] = charge_id
-    if fields:
-        Payment.objects.filter(pk=payment_id).update(**fields)
+        Payment.objects.filter(pk=payment_id, stripe_charge_id="").update(
+            stripe_charge_id=charge_id
+        )
 
 
 def _ledger_append(
@@ -258,46 +292,6 @@ def payment_refund_apply(*, payment_id: int, amount_refunded_cents: int) -> int:
         )
         CreditAccount.objects.filter(pk=account.pk).update(is_suspended=True)
     return taken
-
-
-@transaction.atomic
-def payment_dispute_open(*, payment_id: int) -> bool:
-    """The payment is disputed and its account suspended. False if already disputed."""
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status == Payment.Status.DISPUTED:
-        return False
-    Payment.objects.filter(pk=payment.pk).update(
-        status=Payment.Status.DISPUTED, status_before_dispute=payment.status
-    )
-    CreditAccount.objects.filter(pk=payment.account_id).update(is_suspended=True)
-    return True
-
-
-@transaction.atomic
-def payment_dispute_close(*, payment_id: int, is_won: bool) -> bool:
-    """A won dispute restores the payment's status and lifts the suspension, unless
-    another dispute is open or a refund left a shortfall (an admin clears those). A lost
-    one keeps the payment disputed and the account suspended."""
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    if payment.status != Payment.Status.DISPUTED or not is_won:
-        return False
-    Payment.objects.filter(pk=payment.pk).update(
-        status=payment.status_before_dispute or Payment.Status.PAID, status_before_dispute=""
-    )
-    others = Payment.objects.filter(account_id=payment.account_id).exclude(pk=payment.pk)
-    if (
-        not others.filter(status=Payment.Status.DISPUTED).exists()
-        and not Payment.objects.filter(account_id=payment.account_id, shortfall__gt=0).exists()
-    ):
-        CreditAccount.objects.filter(pk=payment.account_id).update(is_suspended=False)
-    return True
-
-
-@transaction.atomic
-def account_suspension_clear(*, account_id: int) -> None:
-    """An admin lifts a suspension: the account's keys answer again. Shortfalls stay on
-    their payments as the record of what was owed."""
-    CreditAccount.objects.filter(pk=account_id).update(is_suspended=False)
 
 
 @transaction.atomic

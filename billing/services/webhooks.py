@@ -13,24 +13,33 @@ How each delivery ends:
 - **Handling failed** (a bug, the database): the effect rolls back; the event is then
   stored unprocessed with the error, and answered 500 so that Stripe retries; the retry
   completes it.
+- **A refund or dispute we cannot place yet** (no payment matches its ids, or a dispute
+  of a payment not yet paid: Stripe's events may overtake the completion that records
+  our ids): while the event is younger than ``BILLING_WEBHOOK_UNMATCHED_RETRY_SECONDS``
+  (from its ``created``), it is stored unprocessed and answered 500, so Stripe delivers
+  it again; older, it is marked processed with its ``ignored_reason``, logged, answered
+  200.
 - **Other types**: stored, marked processed, answered 200, no effect.
 
 Payments are found from the object: a session's ``client_reference_id`` / metadata, a
-PaymentIntent's or charge's ``payment_intent`` id or metadata, a dispute's charge.
+PaymentIntent's or charge's metadata, else the ids we recorded: the ``payment_intent``,
+then the charge (a dispute's ``charge``, a charge's id). A refund or dispute records the
+ids it carries on its payment where they are missing, so the next event finds it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from billing.models_payments import AutoRecharge, Payment, StripeEvent
-from billing.services import payments, recharge
+from billing.services import disputes, payments, recharge
 from billing.stripe_api import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -41,16 +50,20 @@ Handler = Callable[[dict[str, Any]], None]
 METADATA_KEY = "gateway_payment_id"  # namespaced: the Stripe account may serve other apps
 
 
+def _id_of(value: Any) -> str:
+    """A Stripe reference, given as an id or as the expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value or "")
+
+
 def _payment_id(obj: dict[str, Any]) -> int | None:
     """Our Payment named by a Stripe object: our metadata (a session's
-    ``client_reference_id`` too), else the Stripe ids we recorded. A named Payment whose
-    recorded Stripe ids contradict the object is not ours to change (None)."""
+    ``client_reference_id`` too), else the Stripe ids we recorded: its PaymentIntent
+    first, then its charge (a dispute's ``charge``, a charge's own id). A named Payment
+    whose recorded Stripe ids contradict the object is not ours to change (None)."""
     kind = obj.get("object")
-    intent = obj.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    if kind == "payment_intent":
-        intent = obj.get("id")
+    intent = _id_of(obj.get("id") if kind == "payment_intent" else obj.get("payment_intent"))
     named = (obj.get("metadata") or {}).get(METADATA_KEY)
     if not named and kind == "checkout.session":
         named = obj.get("client_reference_id")
@@ -68,15 +81,43 @@ def _payment_id(obj: dict[str, Any]) -> int | None:
             log.warning("Stripe %s %s contradicts payment %s", kind, obj.get("id"), named)
             return None
         return int(named)
-    query = Q()
-    if intent:
-        query |= Q(stripe_payment_intent_id=intent)
-    charge = obj.get("charge") if kind == "dispute" else obj.get("id") if kind == "charge" else None
-    if charge:
-        query |= Q(stripe_charge_id=charge)
-    if not query:
+    charge = _charge_id(obj)
+    for field, value in (("stripe_payment_intent_id", intent), ("stripe_charge_id", charge)):
+        if value:
+            found = Payment.objects.filter(**{field: value}).values_list("pk", flat=True).first()
+            if found is not None:
+                return found
+    return None
+
+
+def _charge_id(obj: dict[str, Any]) -> str:
+    kind = obj.get("object")
+    if kind == "dispute":
+        return _id_of(obj.get("charge"))
+    if kind == "charge":
+        return _id_of(obj.get("id"))
+    if kind == "payment_intent":
+        return _id_of(obj.get("latest_charge"))
+    return ""
+
+
+def _matched(obj: dict[str, Any], what: str) -> int | None:
+    """The Payment a refund or dispute is about, its Stripe ids recorded where missing.
+    None when our metadata names a payment that is not there or contradicts the object
+    (another installation's, or another app's: never ours to wait for); PaymentNotReady
+    when nothing matches (yet)."""
+    payment_id = _payment_id(obj)
+    if payment_id is None and (obj.get("metadata") or {}).get(METADATA_KEY):
+        log.warning("%s %s names a payment that is not ours; ignored", what, obj.get("id"))
         return None
-    return Payment.objects.filter(query).values_list("pk", flat=True).first()
+    if payment_id is None:
+        raise payments.PaymentNotReady(f"{what} {obj.get('id')} matches no payment")
+    payments.payment_ids_record(
+        payment_id=payment_id,
+        payment_intent_id=_id_of(obj.get("payment_intent")),
+        charge_id=_charge_id(obj),
+    )
+    return payment_id
 
 
 def _session_paid(session: dict[str, Any]) -> None:
@@ -107,9 +148,8 @@ def _session_closed(status: str) -> Handler:
 
 
 def _charge_refunded(charge: dict[str, Any]) -> None:
-    payment_id = _payment_id(charge)
+    payment_id = _matched(charge, "refunded charge")
     if payment_id is None:
-        log.warning("refunded charge %s names no payment of ours", charge.get("id"))
         return
     payment = Payment.objects.get(pk=payment_id)
     if payment.status == Payment.Status.PENDING:
@@ -117,27 +157,33 @@ def _charge_refunded(charge: dict[str, Any]) -> None:
         # is booked first and taken back at once; the completion, when it comes, finds the
         # payment no longer pending and grants nothing.
         payments.payment_mark_paid(
-            payment_id=payment_id,
+            payment_id=payment.pk,
             amount_cents=int(charge.get("amount") or 0),
             currency=str(charge.get("currency") or ""),
-            payment_intent_id=str(charge.get("payment_intent") or ""),
-            charge_id=str(charge.get("id") or ""),
         )
     payments.payment_refund_apply(
-        payment_id=payment_id, amount_refunded_cents=int(charge.get("amount_refunded") or 0)
+        payment_id=payment.pk, amount_refunded_cents=int(charge.get("amount_refunded") or 0)
     )
 
 
 def _dispute_created(dispute: dict[str, Any]) -> None:
-    payment_id = _payment_id(dispute)
+    payment_id = _matched(dispute, "dispute")
     if payment_id is not None:
-        payments.payment_dispute_open(payment_id=payment_id)
+        disputes.payment_dispute_open(payment_id=payment_id, dispute_id=_id_of(dispute.get("id")))
+
+
+# ``warning_closed``: an inquiry closed without becoming a chargeback; nothing was taken.
+WON_DISPUTE = ("won", "warning_closed")
 
 
 def _dispute_closed(dispute: dict[str, Any]) -> None:
-    payment_id = _payment_id(dispute)
+    payment_id = _matched(dispute, "dispute")
     if payment_id is not None:
-        payments.payment_dispute_close(payment_id=payment_id, is_won=dispute.get("status") == "won")
+        disputes.payment_dispute_close(
+            payment_id=payment_id,
+            dispute_id=_id_of(dispute.get("id")),
+            is_won=dispute.get("status") in WON_DISPUTE,
+        )
 
 
 def _recharge_payment(intent: dict[str, Any]) -> Payment | None:
@@ -149,6 +195,9 @@ def _recharge_payment(intent: dict[str, Any]) -> Payment | None:
 
 
 def _intent_succeeded(intent: dict[str, Any]) -> None:
+    payment_id = _payment_id(intent)
+    if payment_id is not None:  # a Checkout's too: its charge id lets disputes find it
+        payments.payment_ids_record(payment_id=payment_id, charge_id=_charge_id(intent))
     payment = _recharge_payment(intent)
     if payment is None:
         return
@@ -186,9 +235,32 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def _is_young(event: WebhookEvent, stored: StripeEvent) -> bool:
+    """Within ``BILLING_WEBHOOK_UNMATCHED_RETRY_SECONDS`` of the event's ``created``
+    (else of its first delivery)."""
+    created = event.payload.get("created")
+    if isinstance(created, int) and not isinstance(created, bool):
+        born = dt.datetime.fromtimestamp(created, tz=dt.UTC)
+    else:
+        born = stored.received_at
+    age = (timezone.now() - born).total_seconds()
+    return age < settings.BILLING_WEBHOOK_UNMATCHED_RETRY_SECONDS
+
+
+def _stored_unprocessed(event: WebhookEvent, error: str) -> None:
+    StripeEvent.objects.bulk_create(
+        [StripeEvent(event_id=event.id, type=event.type, payload=event.payload)],
+        ignore_conflicts=True,
+    )
+    StripeEvent.objects.filter(event_id=event.id, processed_at__isnull=True).update(
+        error=error[:300]
+    )
+
+
 def stripe_event_handle(*, event: WebhookEvent) -> bool:
-    """Store and handle one verified event, exactly once. True if this call handled it,
-    False for a redelivery. A failing handler leaves the event stored unprocessed (with
+    """Store and handle one verified event, exactly once. True if this call handled it
+    (or, too old to wait for, ignored it), False for a redelivery. A failing handler, or
+    a young one whose payment is not there yet, leaves the event stored unprocessed (with
     the error) and re-raises, so that the webhook answers 500 and Stripe retries."""
     try:
         with transaction.atomic():
@@ -200,17 +272,25 @@ def stripe_event_handle(*, event: WebhookEvent) -> bool:
             if stored.processed_at is not None:
                 return False
             handler = HANDLERS.get(event.type)
+            ignored = ""
             if handler is not None:
-                handler(event.object)
-            StripeEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), error="")
+                try:
+                    with transaction.atomic():
+                        handler(event.object)
+                except payments.PaymentNotReady as exc:
+                    if _is_young(event, stored):
+                        raise
+                    ignored = f"{exc}; ignored after retries"
+                    log.warning("Stripe event %s (%s): %s", event.id, event.type, ignored)
+            StripeEvent.objects.filter(pk=stored.pk).update(
+                processed_at=timezone.now(), error="", ignored_reason=ignored[:300]
+            )
             return True
+    except payments.PaymentNotReady as exc:
+        log.warning("Stripe event %s (%s): %s; Stripe will retry", event.id, event.type, exc)
+        _stored_unprocessed(event, f"not yet: {exc}")
+        raise
     except Exception as exc:
         log.exception("Stripe event %s (%s) failed; Stripe will retry", event.id, event.type)
-        StripeEvent.objects.bulk_create(
-            [StripeEvent(event_id=event.id, type=event.type, payload=event.payload)],
-            ignore_conflicts=True,
-        )
-        StripeEvent.objects.filter(event_id=event.id, processed_at__isnull=True).update(
-            error=f"{type(exc).__name__}: {exc}"[:300]
-        )
+        _stored_unprocessed(event, f"{type(exc).__name__}: {exc}")
         raise

@@ -214,6 +214,11 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 # Where Checkout's pages are: the credits page's CSP lets its forms go on there.
 STRIPE_CHECKOUT_ORIGIN = env("STRIPE_CHECKOUT_ORIGIN", default="https://checkout.stripe.com")
+# A refund or dispute event that matches no payment (yet) is answered 500, so Stripe
+# retries, until it is this old (from the event's ``created``); then it is ignored, logged.
+BILLING_WEBHOOK_UNMATCHED_RETRY_SECONDS = env.int(
+    "BILLING_WEBHOOK_UNMATCHED_RETRY_SECONDS", default=3 * 24 * 3600
+)
 # A custom top-up, whole USD, at the base rate (1,000,000 credits per USD).
 BILLING_TOPUP_MIN_USD = env.int("BILLING_TOPUP_MIN_USD", default=5)
 BILLING_TOPUP_MAX_USD = env.int("BILLING_TOPUP_MAX_USD", default=10_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,3 +135,53 @@ def completed(fake: FakeStripe, session_id: str, **changes: Any) -> bytes:
     """The customer pays on the fake's page; the ``checkout.session.completed`` event."""
     fake.session_pay(session_id)
     return fake.event("checkout.session.completed", fake.session_object(session_id, **changes))
+
+
+def paid(buyer: Buyer, fake: FakeStripe, webhook: Webhook, pack: str = "ten") -> Payment:
+    """A Checkout of ``pack`` paid and its completion delivered: the purchase is booked."""
+    payment, session = buyer.checkout(pack=pack)
+    assert webhook.deliver(completed(fake, session)).status_code == 200
+    payment.refresh_from_db()
+    return payment
+
+
+def dispute_object(
+    dispute_id: str, *, charge: str = "", payment_intent: str = "", status: str = "needs_response"
+) -> dict[str, Any]:
+    """A Stripe Dispute as its events carry it (``charge`` and ``payment_intent`` ids; a
+    dispute has no metadata of ours)."""
+    return {
+        "id": dispute_id,
+        "object": "dispute",
+        "charge": charge or None,
+        "payment_intent": payment_intent or None,
+        "amount": 1_000,
+        "currency": "usd",
+        "metadata": {},
+        "status": status,
+    }
+
+
+def created_ago(event: bytes, seconds: int) -> bytes:
+    """The same event as Stripe made it ``seconds`` ago (its ``created``); the delivery
+    itself is signed now, as Stripe signs each retry."""
+    body = json.loads(event)
+    body["created"] = int(time.time()) - seconds
+    return json.dumps(body).encode()
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    """A logged-in superuser, for the admin's account actions."""
+    client = Client()
+    client.force_login(user_create(email="root@example.com", is_staff=True))
+    return client
+
+
+def admin_clear_suspension(client: Client, account: CreditAccount) -> None:
+    """The admin's "Clear suspension" action on one account, through its changelist."""
+    response = client.post(
+        "/admin/billing/creditaccount/",
+        {"action": "clear_suspension", "_selected_action": [str(account.pk)]},
+    )
+    assert response.status_code == 302, response.content

@@ -9,7 +9,9 @@ from billing.models_payments import (
     AutoRecharge,
     BillingProfile,
     Payment,
+    PaymentDispute,
     StripeEvent,
+    SuspensionClearance,
     TopUpPack,
 )
 from billing.services.payments import credits_adjust
@@ -18,7 +20,7 @@ from billing.services.payments import credits_adjust
 def payment_rows_create(*, user: User) -> None:
     account = CreditAccount.objects.get(user=user)
     pack = TopUpPack.objects.create(slug="ten", name="Ten", price_usd="10.00", credits=10_000_000)
-    Payment.objects.create(
+    payment = Payment.objects.create(
         account=account, pack=pack, description="Ten", amount_cents=1_000, credits=10_000_000
     )
     StripeEvent.objects.create(
@@ -30,3 +32,7 @@ def payment_rows_create(*, user: User) -> None:
     staff = user_create(email="adjuster@example.com", is_staff=True)
     other = CreditAccount.objects.get(user=user_create(email="adjusted@example.com"))
     credits_adjust(account_id=other.pk, staff_user=staff, amount=1, reason="admin test row")
+    clearance = SuspensionClearance.objects.create(account=account, staff_user=staff)
+    PaymentDispute.objects.create(
+        payment=payment, stripe_dispute_id="dp_admin", status="won", clearance=clearance
+    )

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.services import apikey_create
 from billing.models import CreditAccount
 from billing.models_payments import AutoRecharge, BillingProfile, Payment
-from billing.services import recharge
+from billing.services import payments, recharge
 from tests.billing.payments.conftest import Buyer, Webhook, completed
 from tests.fakes.stripe_server import DECLINING_CARD, FakeStripe
 
@@ -70,7 +70,9 @@ def test_a_request_crossing_the_threshold_buys_the_pack_once(
     payment = Payment.objects.get(kind=Payment.Kind.AUTO_RECHARGE)
     assert call["params"]["off_session"] == "true" and call["params"]["confirm"] == "true"
     assert call["params"]["amount"] == "1000" and call["params"]["payment_method"] == "pm_card_visa"
-    assert call["headers"]["Idempotency-Key"] == f"recharge-payment-{payment.pk}"
+    assert call["headers"]["Idempotency-Key"] == payments.stripe_idempotency_key(
+        f"recharge-payment-{payment.pk}"
+    )
     # and no credits until the webhook says the PaymentIntent succeeded
     assert buyer.balance() == 7_000_000
     assert payment.status == Payment.Status.PENDING

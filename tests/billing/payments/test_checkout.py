@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from billing.models_payments import BillingProfile, Payment
+from billing.models_payments import BillingProfile, Installation, Payment
 from tests.billing.payments.conftest import Buyer
 from tests.fakes.stripe_server import FakeStripe
 
@@ -41,7 +41,8 @@ def test_a_pack_checkout_creates_a_pending_payment_and_a_session(
     assert params["payment_intent_data"]["setup_future_usage"] == "off_session"
     assert params["payment_intent_data"]["metadata"] == {"gateway_payment_id": str(payment.pk)}
     assert params["success_url"].endswith(f"/credits/?payment={payment.pk}")
-    assert call["headers"]["Idempotency-Key"] == f"checkout-payment-{payment.pk}"
+    installation = Installation.objects.get().installation_id
+    assert call["headers"]["Idempotency-Key"] == f"gw-{installation}-checkout-payment-{payment.pk}"
     assert call["headers"]["Authorization"] == "Bearer sk_test_gateway"
     assert call["headers"]["Stripe-Version"] == "2026-10-28.endive"
     assert params["customer"] == BillingProfile.objects.get().stripe_customer_id
