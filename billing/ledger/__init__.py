@@ -62,7 +62,5 @@ def backend_new(name: str) -> Ledger:
 @functools.cache
 def ledger() -> Ledger:
     """The process's ledger, chosen once (``BillingConfig.ready`` makes the choice)."""
-    name = getattr(settings, "BILLING_LEDGER_BACKEND", "") or (
-        "postgres" if db.is_postgres() else "orm"
-    )
+    name = settings.BILLING_LEDGER_BACKEND or ("postgres" if db.is_postgres() else "orm")
     return backend_new(name)

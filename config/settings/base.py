@@ -204,6 +204,9 @@ BILLING_HOLD_TTL_SECONDS = env.float("BILLING_HOLD_TTL_SECONDS", default=300.0)
 # A stream's hold whose last checkpoint (or creation) is older than this belongs to a dead
 # worker: the sweeper charges the checkpoint and records the request as interrupted.
 BILLING_HOLD_STALE_SECONDS = env.float("BILLING_HOLD_STALE_SECONDS", default=30.0)
+# The ledger's backend (billing.ledger), chosen once at start-up: "postgres" (single
+# statements; PostgreSQL only) or "orm" (any database); empty chooses by the database.
+BILLING_LEDGER_BACKEND = env("BILLING_LEDGER_BACKEND", default="")
 
 # --- Payments (Stripe) --------------------------------------------------------------------------
 # Without STRIPE_SECRET_KEY the credits page says payments are not configured.
