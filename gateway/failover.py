@@ -28,7 +28,8 @@ from gateway import routing
 from gateway.gate import gate_leave
 from gateway.planning import Candidate
 from gateway.providers import ProviderError
-from gateway.services import Outcome, generation_fail
+from gateway.records import Outcome
+from gateway.services import generation_fail
 
 if TYPE_CHECKING:
     from gateway.pipeline import Admission

@@ -8,7 +8,7 @@ from typing import Any
 
 from config.errors import ApiError
 from gateway.providers import Completion, StreamChunk
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response, sse
 from gateway.validation import expect_int, invalid
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from config.errors import ApiError
 from gateway.providers import Completion
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.validation import (
     expect_int,
     expect_str,

@@ -11,7 +11,7 @@ from config.errors import ApiError
 from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
 from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
 from gateway.providers import StreamChunk
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.tokens import GATEWAY_FIELDS
 from gateway.upstream import Native
 from gateway.validation.messages import messages_validate

@@ -11,7 +11,7 @@ import orjson
 
 from config.errors import ApiError
 from gateway.providers import StreamChunk
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.validation import invalid
 from gateway.validation.responses import responses_validate
 

@@ -18,7 +18,7 @@ from gateway.failover import failover, outcome_new
 from gateway.models import Generation
 from gateway.planning import Caller, Candidate
 from gateway.providers import ProviderError
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.validation import chat_validate
 from tests.factories import Account, AccountFactory, ModelFactory
 

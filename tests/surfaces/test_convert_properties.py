@@ -39,7 +39,7 @@ from gateway.formats.anthropic import (
 )
 from gateway.formats.anthropic_inbound import request_to_canonical, response_from_canonical
 from gateway.providers import Completion
-from gateway.services import Outcome
+from gateway.records import Outcome
 from gateway.surfaces.chat import chat_response
 
 EXAMPLES = settings(max_examples=100, deadline=None)
