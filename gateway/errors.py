@@ -13,8 +13,8 @@ from django.db import OperationalError
 from django.http import HttpResponse
 from rest_framework import exceptions as drf_exceptions
 
+from config.db import pool_timed_out
 from config.errors import ApiError, DomainError
-from gateway.services import pool_timed_out
 
 log = logging.getLogger(__name__)
 

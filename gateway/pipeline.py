@@ -35,7 +35,8 @@ from gateway.planning import (
 from gateway.providers import Completion
 from gateway.providers.transport import deadline_scope
 from gateway.ratelimit import ratelimit_hit
-from gateway.services import Outcome, generation_settle
+from gateway.records import Outcome
+from gateway.services import generation_settle
 from gateway.upstream import Native, upstream_complete
 
 RATE_COUNTED = "gateway.rate_counted"  # the environ's rate-limit headers, once counted

@@ -8,12 +8,9 @@ from dataclasses import dataclass
 
 from billing.ledger import HoldRef, ledger
 from billing.pricing import Cost
-from config.db import pool_retry, pool_timed_out
+from config.db import pool_retry
 from gateway.models import Generation
 from gateway.records import Outcome
-
-__all__ = ["Outcome", "Settled", "generation_fail", "generation_settle", "pool_timed_out"]
-
 
 @dataclass(frozen=True, slots=True)
 class Settled:

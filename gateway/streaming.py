@@ -51,7 +51,8 @@ from gateway.models import Generation
 from gateway.providers import ProviderError, StreamChunk
 from gateway.providers.openai import usage_from_openai
 from gateway.providers.transport import DeadlineExceeded, TransportError
-from gateway.services import Outcome, generation_fail, generation_settle
+from gateway.records import Outcome
+from gateway.services import generation_fail, generation_settle
 from gateway.upstream import upstream_stream
 
 if TYPE_CHECKING:
