@@ -12,6 +12,7 @@ from config.db import pool_retry
 from gateway.models import Generation
 from gateway.records import Outcome
 
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     """What closing a request wrote: its Generation's id and the credits charged."""
