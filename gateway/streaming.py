@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,7 +48,7 @@ from gateway import routing, tokens
 from gateway.checkpoints import Checkpointer
 from gateway.failover import failover, outcome_new
 from gateway.models import Generation
-from gateway.providers import ProviderError, StreamChunk
+from gateway.providers import ChunkSource, ProviderError, StreamChunk
 from gateway.providers.openai import usage_from_openai
 from gateway.providers.transport import DeadlineExceeded, TransportError
 from gateway.records import Outcome
@@ -123,9 +123,9 @@ class _Pump:
     """Opens an upstream stream and reads its chunks on its own thread/greenlet into a queue:
     chunks, then ``_END``, or the exception that ended it."""
 
-    def __init__(self, opener: Callable[[], Iterable[StreamChunk]]) -> None:
+    def __init__(self, opener: Callable[[], ChunkSource]) -> None:
         self.opener = opener
-        self.source: Iterator[StreamChunk] | None = None
+        self.source: ChunkSource | None = None
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -133,18 +133,17 @@ class _Pump:
 
     def _run(self) -> None:
         try:
-            self.source = iter(self.opener())
+            self.source = source = self.opener()
             if self.stopped:  # stopped while the request was in flight
                 self.stop()
                 return
-            for item in self.source:
+            for item in source:
                 if self.stopped:
                     break
                 self.queue.put(item)
             self.queue.put(_END)
-            release = getattr(self.source, "release", None)
-            if release is not None and not self.stopped:
-                release()  # a cleanly ended upstream connection goes back to the pool
+            if not self.stopped:
+                source.release()  # a cleanly ended upstream connection goes back to the pool
         except BaseException as exc:  # noqa: BLE001 - handed to the reading side, which decides
             self.queue.put(exc)
 
@@ -153,12 +152,11 @@ class _Pump:
 
     def stop(self) -> None:
         self.stopped = True
-        close = getattr(self.source, "close", None)
-        if close is not None:
+        if self.source is not None:
             # close() of a generator running on the pump thread raises; the flag and the
             # closed response end it instead.
             with contextlib.suppress(RuntimeError, ValueError, *TransportError):
-                close()
+                self.source.close()
         # A pump blocked on a full queue (the client read slower than the upstream wrote)
         # would wait forever: make room so it sees the flag and ends.
         with contextlib.suppress(queue.Empty):

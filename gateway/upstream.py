@@ -4,7 +4,6 @@ canonical body, translated by the route's dialect, for the request's operation."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,11 +12,11 @@ from gateway import tokens
 from gateway.providers import (
     DIALECTS,
     NATIVE_DIALECTS,
+    ChunkSource,
     Completion,
     Dialect,
     NativeDialect,
     ProviderError,
-    StreamChunk,
 )
 
 if TYPE_CHECKING:
@@ -98,9 +97,7 @@ def upstream_complete(admission: Admission, candidate: Candidate, route: RouteIn
     raise ValueError(f"unknown operation {operation!r}")
 
 
-def upstream_stream(
-    admission: Admission, candidate: Candidate, route: RouteInfo
-) -> Iterator[StreamChunk]:
+def upstream_stream(admission: Admission, candidate: Candidate, route: RouteInfo) -> ChunkSource:
     """One streaming attempt on ``route``: its chunks, read as they arrive."""
     native = _native_for(admission, candidate, route)
     if native is not None:

@@ -3,6 +3,7 @@
 from gateway.providers.anthropic import AnthropicDialect
 from gateway.providers.base import Completion, ProviderError, ProviderNotConfigured
 from gateway.providers.dialect import (
+    ChunkSource,
     Dialect,
     NativeDialect,
     OperationUnsupported,
@@ -24,6 +25,7 @@ NATIVE_DIALECTS: dict[str, NativeDialect] = {"anthropic": _ANTHROPIC}
 __all__ = [
     "DIALECTS",
     "NATIVE_DIALECTS",
+    "ChunkSource",
     "Completion",
     "Dialect",
     "NativeDialect",

@@ -10,7 +10,7 @@ own wire format as it came (passthrough), so provider-specific fields survive.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -27,6 +27,39 @@ class StreamChunk:
 
     canonical: dict[str, Any]
     native: dict[str, Any] | None = None
+
+
+class ChunkSource(Protocol):
+    """An upstream stream's chunks, read as they arrive. ``release()`` after its clean end
+    gives its connection back to the pool; ``close()``, callable from any thread or
+    greenlet, ends it at once."""
+
+    def __iter__(self) -> ChunkSource: ...
+
+    def __next__(self) -> StreamChunk: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalStream:
+    """The chunks of a stream made in this process (no connection to give back)."""
+
+    def __init__(self, chunks: Generator[StreamChunk, None, None]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> LocalStream:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        return next(self.chunks)
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.chunks.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +101,7 @@ class Dialect(Protocol):
 
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion: ...
 
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[StreamChunk]: ...
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkSource: ...
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion: ...
 
@@ -90,7 +123,7 @@ class NativeDialect(Dialect, Protocol):
 
     def stream_native(
         self, route: RouteInfo, body: dict[str, Any], headers: dict[str, str]
-    ) -> Iterator[StreamChunk]: ...
+    ) -> ChunkSource: ...
 
 
 class DialectBase:
@@ -102,7 +135,7 @@ class DialectBase:
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         raise OperationUnsupported(self.name, "chat completions")
 
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[StreamChunk]:
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkSource:
         raise OperationUnsupported(self.name, "streaming")
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:

@@ -7,14 +7,14 @@ import base64
 import hashlib
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway import tokens
 from gateway.providers.base import Completion
-from gateway.providers.dialect import DialectBase, StreamChunk
+from gateway.providers.dialect import ChunkSource, DialectBase, LocalStream, StreamChunk
 
 
 def _reply(body: dict[str, Any]) -> str:
@@ -91,45 +91,50 @@ class SandboxDialect(DialectBase):
         }
         return Completion(body=data, usage=usage, native_usage=dict(data["usage"]))
 
-    def stream(self, route: RouteInfo, body: dict[str, Any]) -> Iterator[StreamChunk]:
-        text, finish = _limit(_reply(body), body)
-        usage = _usage(body, text)
-        base = {
-            "id": "sandbox",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": route.upstream_model,
-        }
-        yield StreamChunk(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                    }
-                ],
-            }
-        )
-        words = text.split(" ")
-        for i, word in enumerate(words):
-            piece = word if i == 0 else " " + word
-            yield StreamChunk(
+    def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkSource:
+        return LocalStream(_chunks(route, body))
+
+
+def _chunks(route: RouteInfo, body: dict[str, Any]) -> Generator[StreamChunk, None, None]:
+    """The reply, a word per chunk, then its finish and its usage."""
+    text, finish = _limit(_reply(body), body)
+    usage = _usage(body, text)
+    base = {
+        "id": "sandbox",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": route.upstream_model,
+    }
+    yield StreamChunk(
+        {
+            **base,
+            "choices": [
                 {
-                    **base,
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": ""},
+                    "finish_reason": None,
                 }
-            )
-        yield StreamChunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            ],
+        }
+    )
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        piece = word if i == 0 else " " + word
         yield StreamChunk(
             {
                 **base,
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "total_tokens": usage.total_tokens,
-                },
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
             }
         )
+    yield StreamChunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    yield StreamChunk(
+        {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+    )

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from gateway.providers import StreamChunk
+from gateway.providers.dialect import LocalStream
 from gateway.streaming import _END, _Pump
 
 
@@ -45,5 +47,43 @@ def test_pump_stopped_before_the_upstream_answered_reads_nothing() -> None:
 
 
 def test_pump_relays_every_chunk_then_the_end() -> None:
-    pump = _Pump(lambda: iter([{"n": 1}, {"n": 2}]))
+    pump = _Pump(lambda: LocalStream(c for c in [{"n": 1}, {"n": 2}]))
     assert [pump.get(1), pump.get(1), pump.get(1)] == [{"n": 1}, {"n": 2}, _END]
+
+
+class Source:
+    """A ChunkSource that counts how it was ended."""
+
+    def __init__(self, count: int) -> None:
+        self.chunks = iter([StreamChunk({"n": n}) for n in range(count)])
+        self.released = self.closed = 0
+
+    def __iter__(self) -> Source:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        return next(self.chunks)
+
+    def release(self) -> None:
+        self.released += 1
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_source_read_to_its_end_is_released_once_and_a_stopped_one_closed() -> None:
+    # given a source read to its end: its connection goes back to the pool, once
+    ended = Source(2)
+    pump = _Pump(lambda: ended)
+    items = [pump.get(1), pump.get(1), pump.get(1)]
+    pump.thread.join(timeout=2)
+    assert items[2] is _END and [i.canonical for i in items[:2]] == [{"n": 0}, {"n": 1}]
+    assert (ended.released, ended.closed, pump.queue.qsize()) == (1, 0, 0)
+    # given a source the relay stops early: closed, never released
+    stopped = Source(1000)
+    pump = _Pump(lambda: stopped)
+    pump.get(1)
+    pump.stop()
+    pump.thread.join(timeout=2)
+    assert not pump.thread.is_alive()
+    assert (stopped.released, stopped.closed) == (0, 1)
