@@ -39,7 +39,7 @@ from bench.common import PYTHON, log  # noqa: E402
 from bench.stream_report import StreamPhase  # noqa: E402
 
 PRODUCT_DIRS = ("accounts", "billing", "catalog", "config", "gateway")
-CHAT_SETUP_S = 40.0  # create, migrate and seed the database, start the gateway, verify
+CHAT_SETUP_S = 50.0  # create, migrate and seed the database, start the gateway, verify
 STREAM_RUN_S = 75.0  # stream.py at one stream count, set-up and warm-up included
 
 
