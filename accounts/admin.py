@@ -1,6 +1,8 @@
 """Users (email login) and keys in Django admin. A key's secret is never shown nor accepted:
 keys are created in the console or with ``manage.py apikey_create``; here they are read,
-limited and revoked (with an audit row)."""
+limited and revoked (with an audit row). A key's rate limit stays within the account's
+tier here too (a validation error above it): staff who want more set the tier on the
+account's billing profile, which is recorded there, rather than bypass it per key."""
 
 from __future__ import annotations
 

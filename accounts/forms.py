@@ -17,7 +17,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from accounts.services import apikey_rate_limit_allowed
 from catalog.selectors import model_resolve
+from config.errors import DomainError
 from config.money import usd_to_credits
 
 EMAIL_TAKEN = "An account with this email already exists."
@@ -181,6 +183,11 @@ class ApiKeyAdminForm(forms.ModelForm):
             "rate_limit_rpm",
             "expires_at",
         ]
+        help_texts = {
+            "rate_limit_rpm": "Requests per minute, at most the account's tier allows (empty: "
+            "that ceiling; no limit only on Enterprise). For more, set the tier on the "
+            "account's billing profile.",
+        }
 
     def clean_allowed_models(self) -> list[str]:
         value = self.cleaned_data["allowed_models"] or []
@@ -199,3 +206,14 @@ class ApiKeyAdminForm(forms.ModelForm):
         if value is not None and value < 0:
             raise ValidationError("A limit is zero or more credits.")
         return value
+
+    def clean_rate_limit_rpm(self) -> int | None:
+        """Within the account's tier, as in the console: above its ceiling is refused, empty
+        gets the ceiling. Staff who want more raise the account's tier (billing profile)."""
+        value = self.cleaned_data["rate_limit_rpm"]
+        if "rate_limit_rpm" not in self.changed_data:
+            return value
+        try:
+            return apikey_rate_limit_allowed(user_id=self.instance.user_id, rate_limit_rpm=value)
+        except DomainError as exc:
+            raise ValidationError(exc.message) from exc

@@ -1,13 +1,21 @@
-"""Writes to users and keys. The full key leaves ``apikey_create`` once and is never stored."""
+"""Writes to users and keys. The full key leaves ``apikey_create`` once and is never stored.
+
+Every key is made by ``apikey_create`` (the console, ``manage.py apikey_create``, the first
+run), which applies the account's tier (``ACCOUNTS_KEY_POLICY``: billing decides, accounts
+cannot import it) under a lock of the user's row, so concurrent creations cannot pass the
+key count together. Changing a key's rate limit asks the same policy.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.keys import key_generate
 from accounts.models import ApiKey, ApiKeyEvent, User
@@ -26,6 +34,17 @@ def user_create(*, email: str, password: str | None = None, is_staff: bool = Fal
     return User.objects.create_user(email, password)
 
 
+def apikey_rate_limit_allowed(
+    *, user_id: int, rate_limit_rpm: int | None, is_new_key: bool = False
+) -> int | None:
+    """The rate limit (requests per minute) the user's tier gives a key asking for
+    ``rate_limit_rpm``: that one, or the tier's ceiling when None. ``is_new_key`` also
+    checks the number of keys. Raises DomainError (``key_limit``, or ``invalid_parameter``
+    with ``param="rate_limit_rpm"``) with a message to show as it is."""
+    policy = import_string(settings.ACCOUNTS_KEY_POLICY)
+    return policy(user_id=user_id, rate_limit_rpm=rate_limit_rpm, is_new_key=is_new_key)
+
+
 @transaction.atomic
 def apikey_create(
     *,
@@ -37,7 +56,21 @@ def apikey_create(
     rate_limit_rpm: int | None = None,
     expires_at: dt.datetime | None = None,
     actor: User | None = None,
+    ignore_tier: bool = False,
 ) -> CreatedKey:
+    """A new key for ``user`` within the tier's caps: refused (DomainError ``key_limit``)
+    when the account holds its tier's number of usable keys, refused (``invalid_parameter``)
+    above the tier's rate ceiling; no ``rate_limit_rpm`` gives the ceiling. The user's row
+    stays locked (``SELECT ... FOR UPDATE``) from the count to the commit, so N concurrent
+    creations end with at most the cap. ``ignore_tier``: an operator's key outside the
+    tier (``apikey_create --ignore-tier``), recorded on the audit row."""
+    # Serialises key creation per user on PostgreSQL; SQLite's IMMEDIATE transactions
+    # serialise every writer already (FOR UPDATE is not emitted there).
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    if not ignore_tier:
+        rate_limit_rpm = apikey_rate_limit_allowed(
+            user_id=user.pk, rate_limit_rpm=rate_limit_rpm, is_new_key=True
+        )
     full, prefix, digest = key_generate()
     key = ApiKey.objects.create(
         user=user,
@@ -50,11 +83,11 @@ def apikey_create(
         rate_limit_rpm=rate_limit_rpm,
         expires_at=expires_at,
     )
+    detail: dict[str, object] = {"name": name, "prefix": prefix}
+    if ignore_tier:
+        detail["ignore_tier"] = True
     ApiKeyEvent.objects.create(
-        api_key=key,
-        kind=ApiKeyEvent.Kind.CREATED,
-        actor=actor or user,
-        detail={"name": name, "prefix": prefix},
+        api_key=key, kind=ApiKeyEvent.Kind.CREATED, actor=actor or user, detail=detail
     )
     return CreatedKey(api_key=key, secret=full)
 
@@ -80,7 +113,8 @@ def apikey_touch(*, api_key: ApiKey, min_interval: int = 60) -> None:
 @transaction.atomic
 def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = None) -> None:
     """Save the limits already set on ``api_key`` (those named in ``changed``) with an audit
-    row naming the fields. Never touches the prefix, the hash or the revocation flag."""
+    row naming the fields. Never touches the prefix, the hash or the revocation flag. A
+    rate limit above the tier's ceiling raises DomainError; an empty one gets the ceiling."""
     editable = {
         "name",
         "monthly_limit",
@@ -92,6 +126,11 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
     fields = [name for name in changed if name in editable]
     if not fields:
         return
+    if "rate_limit_rpm" in fields:
+        # the tier's ceiling holds for edits too (an empty limit gets the ceiling)
+        api_key.rate_limit_rpm = apikey_rate_limit_allowed(
+            user_id=api_key.user_id, rate_limit_rpm=api_key.rate_limit_rpm
+        )
     ApiKey.objects.filter(pk=api_key.pk).update(
         revision=F("revision") + 1, **{f: getattr(api_key, f) for f in fields}
     )

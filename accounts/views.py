@@ -12,7 +12,6 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -62,15 +61,12 @@ def keys(request: HttpRequest) -> HttpResponse:
     created: CreatedKey | None = None
     form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        kwargs = form.service_kwargs()
         try:
-            kwargs["rate_limit_rpm"] = import_string(settings.ACCOUNTS_KEY_POLICY)(
-                user_id=request.user.pk, rate_limit_rpm=kwargs["rate_limit_rpm"]
-            )
+            # the tier's caps are applied by the service, under a lock of the user's row
+            created = apikey_create(user=request.user, actor=request.user, **form.service_kwargs())
         except DomainError as exc:
             form.add_error(exc.param if exc.param in form.fields else None, exc.message)
         else:
-            created = apikey_create(user=request.user, actor=request.user, **kwargs)
             form = ApiKeyCreateForm()
     context = {
         "form": form,

@@ -14,8 +14,7 @@ from django.db.models.functions import Coalesce
 from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import BillingProfile, Payment, TopUpPack
 from billing.selectors import sentences_capped
-from billing.tiers import Tier, tier_get, tiers_all
-from config.errors import DomainError
+from billing.tiers import Tier, tier_get, tier_key_check, tiers_all
 
 # a payment that was paid at some point (its purchase entry exists)
 WAS_PAID = (
@@ -125,26 +124,18 @@ def payment_breaches(*, limit: int = 100) -> list[str]:
     return sentences_capped(found, limit)
 
 
-def key_policy_check(*, user_id: int, rate_limit_rpm: int | None) -> int | None:
-    """What the account's tier allows a new key (the console asks before creating one,
-    through ``ACCOUNTS_KEY_POLICY``): at most ``max_keys`` usable keys, and a per-key rate
-    limit no higher than the tier's ceiling. Returns the key's rate limit: the one asked
-    for, or the tier's ceiling when none was (no limit only where the tier has none).
-    Raises DomainError naming the field."""
+def key_policy_check(
+    *, user_id: int, rate_limit_rpm: int | None, is_new_key: bool = True
+) -> int | None:
+    """What the account's tier allows a key (``accounts.services`` asks, through
+    ``ACCOUNTS_KEY_POLICY``, under a lock of the user's row): see ``tier_key_check``.
+    ``is_new_key`` False: an existing key's rate limit is being changed, its count is not
+    checked. Returns the key's rate limit; raises DomainError naming the field."""
     from accounts.models import ApiKey  # billing may read accounts; kept local to this check
 
     account_id = CreditAccount.objects.values_list("pk", flat=True).filter(user_id=user_id).first()
     tier = account_tier(account_id=account_id) if account_id else tiers_all()[0]
-    if ApiKey.objects.filter(user_id=user_id, is_disabled=False).count() >= tier.max_keys:
-        raise DomainError(
-            "key_limit",
-            f"The {tier.name} tier allows {tier.max_keys} keys: revoke one first",
-        )
-    ceiling = tier.max_rate_limit_rpm
-    if rate_limit_rpm is not None and ceiling is not None and rate_limit_rpm > ceiling:
-        raise DomainError(
-            "invalid_parameter",
-            f"The {tier.name} tier allows at most {ceiling} requests per minute per key",
-            param="rate_limit_rpm",
-        )
-    return ceiling if rate_limit_rpm is None else rate_limit_rpm
+    usable = (
+        ApiKey.objects.filter(user_id=user_id, is_disabled=False).count() if is_new_key else None
+    )
+    return tier_key_check(tier, usable_keys=usable, rate_limit_rpm=rate_limit_rpm)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from config.errors import DomainError
+
 
 @dataclass(frozen=True, slots=True)
 class Tier:
@@ -44,6 +46,30 @@ def tier_get(*, purchases_usd: int, override: str = "") -> Tier:
         if purchases_usd >= tier.min_purchases_usd:
             reached = tier
     return reached
+
+
+def tier_key_check(
+    tier: Tier, *, usable_keys: int | None, rate_limit_rpm: int | None
+) -> int | None:
+    """The rules of ``tier`` for one key: a new key (``usable_keys``: how many the account
+    holds, not revoked) only below ``max_keys``; a rate limit (requests per minute) no
+    higher than the tier's ceiling. ``usable_keys`` None: a key being edited, not added.
+    Returns the key's rate limit: the one asked for, or the tier's ceiling when none was
+    (no limit only where the tier has none). Raises DomainError (``key_limit``, or
+    ``invalid_parameter`` naming ``rate_limit_rpm``)."""
+    if usable_keys is not None and usable_keys >= tier.max_keys:
+        raise DomainError(
+            "key_limit",
+            f"The {tier.name} tier allows {tier.max_keys} keys: revoke one first",
+        )
+    ceiling = tier.max_rate_limit_rpm
+    if rate_limit_rpm is not None and ceiling is not None and rate_limit_rpm > ceiling:
+        raise DomainError(
+            "invalid_parameter",
+            f"The {tier.name} tier allows at most {ceiling} requests per minute per key",
+            param="rate_limit_rpm",
+        )
+    return ceiling if rate_limit_rpm is None else rate_limit_rpm
 
 
 def tier_next(tier: Tier) -> Tier | None:

@@ -40,6 +40,7 @@ DOMAIN_STATUS = {
     "key_limit_exceeded": 402,
     "card_declined": 402,
     "account_suspended": 403,
+    "key_limit": 403,  # the tier's number of keys is reached: revoke one or move up a tier
     "not_found": 404,
     "payments_not_configured": 503,
     "payment_provider_error": 502,

@@ -184,7 +184,7 @@ def test_key_spendable_is_the_account_when_it_binds(
 def test_key_without_limits_shows_nulls(
     api: ApiClient, make_model: ModelFactory, make_account: AccountFactory
 ) -> None:
-    account = make_account(7_000)
+    account = make_account(7_000, ignore_tier=True)  # no rate limit: only outside a tier
     data = api.get("/v1/key", account=account).json()["data"]
     assert data["limit"] is None and data["limit_remaining"] is None
     assert data["usage"] == 0

@@ -61,7 +61,7 @@ def test_the_keyed_endpoints_share_the_keys_count(
 def test_a_key_without_a_limit_gets_no_rate_headers(
     api: ApiClient, make_model: ModelFactory, make_account: AccountFactory
 ) -> None:
-    account = make_account(START)
+    account = make_account(START, ignore_tier=True)  # no rate limit: only outside a tier
     resp = api.get("/v1/key", account=account)
     assert resp.status_code == 200
     assert "X-RateLimit-Limit" not in resp

@@ -1,27 +1,58 @@
+"""``manage.py apikey_create EMAIL``: a key made by ``accounts.services.apikey_create``,
+within the account's tier like a console key, unless ``--ignore-tier`` says otherwise."""
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
 from accounts.services import apikey_create, user_create
+from config.errors import DomainError
 
 
 class Command(BaseCommand):
-    help = "Create an API key for a user and print only the key (shown once)."
+    help = (
+        "Create an API key for a user and print only the key (shown once). The account's "
+        "tier caps the number of keys and the rate limit (none given: the tier's ceiling)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email")
         parser.add_argument("--create-user", action="store_true")
         parser.add_argument("--name", default="default")
         parser.add_argument("--monthly-limit", type=int, default=None, help="credits per month")
+        parser.add_argument(
+            "--rate-limit",
+            type=int,
+            default=None,
+            help="requests per minute, at most the tier's ceiling (default: the ceiling)",
+        )
+        parser.add_argument(
+            "--ignore-tier",
+            action="store_true",
+            help="operator override: skip the tier's key count and rate ceiling (audited); "
+            "without --rate-limit the key has no rate limit",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         email = str(options["email"]).lower()
+        limit = options["monthly_limit"]
+        if limit is not None and int(limit) < 0:
+            raise CommandError("--monthly-limit must be >= 0")
+        rate = options["rate_limit"]
+        if rate is not None and int(rate) < 1:
+            raise CommandError("--rate-limit must be >= 1")
         user = User.objects.filter(email=email).first()
         if user is None:
             if not options["create_user"]:
                 raise CommandError(f"no user {email}; pass --create-user")
             user = user_create(email=email)
-        limit = options["monthly_limit"]
-        if limit is not None and int(limit) < 0:
-            raise CommandError("--monthly-limit must be >= 0")
-        created = apikey_create(user=user, name=str(options["name"]), monthly_limit=limit)
+        try:
+            created = apikey_create(
+                user=user,
+                name=str(options["name"]),
+                monthly_limit=limit,
+                rate_limit_rpm=rate,
+                ignore_tier=bool(options["ignore_tier"]),
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(created.secret)
