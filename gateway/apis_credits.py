@@ -1,8 +1,10 @@
 """``GET /v1/credits`` (any key of the account) and ``GET /v1/credits/packs`` (public).
 
-``/v1/credits`` answers OpenRouter's shape, in USD at the base rate (credits / 1,000,000),
-plus the exact integers in credits: ``total_credits`` is every credit ever added
-(purchases with their bonus, grants, adjustments) less refunds, ``total_usage`` all usage.
+``/v1/credits`` answers exactly ``{"data": {"total_credits", "total_usage", "balance",
+"held", "available", "tier"}}``: OpenRouter's shape, in USD at the base rate (credits /
+1,000,000), plus the exact integers in credits and the tier's slug. ``total_credits`` is
+every credit ever added (purchases with their bonus, grants, adjustments) less refunds,
+``total_usage`` all usage.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ class CreditsView(GatewayView):
                     "held": summary.held,
                     "available": summary.available,
                     "tier": account_tier(account_id=account.pk).slug,
-                    "units": "total_* in USD; balance, held, available in credits "
-                    "(1,000,000 = 1 USD)",
                 }
             }
         )

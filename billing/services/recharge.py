@@ -14,6 +14,10 @@ threshold, buy its pack with the saved card, off-session.
   Payment pending (Stripe may have charged the card): the webhook decides.
 - No attempt starts while an earlier one awaits its webhook (``PENDING_STALE`` at most), so
   a late or lost webhook cannot make the card pay twice.
+- Each attempt checks again, once it holds the claim, that the account's tier still offers
+  auto-recharge and that its pack is still on sale (both may have changed since it was
+  turned on: a refund lowers the tier, an admin retires a pack). If not, no PaymentIntent:
+  auto-recharge is turned off and ``last_error`` says why (the credits page shows it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from django.utils import timezone
 from billing import stripe_api
 from billing.models import CreditAccount
 from billing.models_payments import AutoRecharge, BillingProfile, Payment
+from billing.payment_selectors import account_tier
 from billing.services import payments
 
 log = logging.getLogger(__name__)
@@ -89,7 +94,8 @@ def _claim(account_id: int) -> bool:
 def recharge_attempt(*, account_id: int) -> str:
     """One auto-recharge attempt for the account, if it is due. Returns what happened:
     ``not_needed``, ``skipped`` (another attempt runs, or one ran too recently),
-    ``no_card``, ``charged`` (the PaymentIntent succeeded; the webhook grants),
+    ``no_card``, ``not_allowed`` (the tier no longer offers auto-recharge, or the pack is
+    off sale: turned off), ``charged`` (the PaymentIntent succeeded; the webhook grants),
     ``declined`` or ``error``."""
     balance, held, below, suspended = CreditAccount.objects.values_list(
         "balance", "held", "recharge_below", "is_suspended"
@@ -104,8 +110,42 @@ def recharge_attempt(*, account_id: int) -> str:
         AutoRecharge.objects.filter(account_id=account_id).update(in_flight_since=None)
 
 
+def _refusal(account_id: int, recharge: AutoRecharge) -> str:
+    """Why this account may not be charged now (empty: it may): its tier no longer offers
+    auto-recharge, or its pack is no longer on sale."""
+    tier = account_tier(account_id=account_id)
+    if not tier.offers_auto_recharge:
+        return (
+            f"Auto-recharge is off: the {tier.name} tier does not offer it "
+            "(it comes with the Builder tier)"
+        )
+    pack = recharge.pack
+    if pack is not None and not pack.is_active:
+        return (
+            f"Auto-recharge is off: the pack {pack.name} is no longer on sale; "
+            "choose another pack to turn it on again"
+        )
+    return ""
+
+
+@transaction.atomic
+def recharge_turn_off(*, account_id: int, reason: str) -> None:
+    """Auto-recharge of the account off, with ``reason`` kept for the credits page; the
+    settle path stops queueing attempts (``recharge_below`` cleared in the same
+    transaction)."""
+    AutoRecharge.objects.filter(account_id=account_id).update(
+        is_enabled=False, last_error=reason[:300]
+    )
+    CreditAccount.objects.filter(pk=account_id).update(recharge_below=None)
+    log.warning("auto-recharge of account %s off: %s", account_id, reason)
+
+
 def _charge(account_id: int) -> str:
     recharge = AutoRecharge.objects.select_related("pack").get(account_id=account_id)
+    refusal = _refusal(account_id, recharge)
+    if refusal:
+        recharge_turn_off(account_id=account_id, reason=refusal)
+        return "not_allowed"
     pack = recharge.pack
     customer_id = (
         BillingProfile.objects.filter(account_id=account_id)

@@ -1,24 +1,29 @@
 """Auto-recharge: a billed request that leaves the account under its threshold buys the
-pack with the saved card, once; declines count and three turn it off; with it off, a
-billed request pays no extra query."""
+pack with the saved card, once, even when concurrent requests cross it together; declines
+count and three turn it off; a tier without auto-recharge or a pack off sale charges
+nothing and turns it off; with it off, a billed request pays no extra query."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import apikey_create
-from billing.models import CreditAccount
-from billing.models_payments import AutoRecharge, BillingProfile, Payment
+from billing.models import CreditAccount, Hold
+from billing.models_payments import AutoRecharge, BillingProfile, Payment, TopUpPack
 from billing.services import payments, recharge
 from tests.billing.payments.conftest import Buyer, Webhook, completed
 from tests.fakes.stripe_server import DECLINING_CARD, FakeStripe
+from tests.fakes.upstream import FakeHandler
 
 CHAT = {"model": "test/priced", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+SETTLES = 8
 
 
 @pytest.fixture(autouse=True)
@@ -133,6 +138,64 @@ def test_three_declines_in_a_row_turn_auto_recharge_off(
     assert buyer.balance() == 5_000_000
 
 
+def test_an_attempt_charges_nothing_once_the_tier_no_longer_offers_it(
+    buyer: Buyer, fake_stripe: FakeStripe
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    # given auto-recharge on, a balance under its threshold, and the admin's Builder tier
+    # removed (10 USD of purchases: Pay as you go, which has no auto-recharge)
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    BillingProfile.objects.filter(account=buyer.account).update(tier="")
+    account_id = buyer.account.pk
+    # when an attempt starts
+    assert recharge.recharge_attempt(account_id=account_id) == "not_allowed"
+    # then no PaymentIntent and no Payment
+    assert fake_stripe.calls("POST", "/v1/payment_intents") == []
+    assert not Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE).exists()
+    # and auto-recharge is off, saying why, and settles queue nothing more
+    state = AutoRecharge.objects.get(account_id=account_id)
+    reason = (
+        "Auto-recharge is off: the Pay as you go tier does not offer it "
+        "(it comes with the Builder tier)"
+    )
+    assert (state.is_enabled, state.last_error, state.in_flight_since) == (False, reason, None)
+    assert CreditAccount.objects.get(pk=account_id).recharge_below is None
+    assert recharge.recharge_attempt(account_id=account_id) == "not_needed"
+    # and the credits page shows the reason
+    page = buyer.client.get("/credits/")
+    assert reason.encode() in page.content
+    assert buyer.balance() == 5_000_000
+
+
+def test_an_attempt_charges_nothing_once_its_pack_is_off_sale(
+    buyer: Buyer, fake_stripe: FakeStripe
+) -> None:
+    from billing.models import LedgerEntry
+    from billing.services import credits_grant
+
+    # given auto-recharge on with the "Ten" pack, which an admin then took off sale
+    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    TopUpPack.objects.filter(slug="ten").update(is_active=False)
+    account_id = buyer.account.pk
+    # when an attempt starts
+    assert recharge.recharge_attempt(account_id=account_id) == "not_allowed"
+    # then nothing is charged, and auto-recharge is off with the reason on the credits page
+    assert fake_stripe.calls("POST", "/v1/payment_intents") == []
+    assert not Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE).exists()
+    state = AutoRecharge.objects.get(account_id=account_id)
+    reason = (
+        "Auto-recharge is off: the pack Ten is no longer on sale; "
+        "choose another pack to turn it on again"
+    )
+    assert (state.is_enabled, state.last_error) == (False, reason)
+    assert CreditAccount.objects.get(pk=account_id).recharge_below is None
+    page = buyer.client.get("/credits/")
+    assert reason.encode() in page.content
+    assert buyer.balance() == 5_000_000
+
+
 def test_with_auto_recharge_off_a_billed_request_pays_no_extra_query(
     make_account: Any,
     make_model: Any,
@@ -164,39 +227,107 @@ pg = pytest.mark.skipif(
 )
 
 
+class _NeverRemembers(dict):
+    """``recharge._enqueued`` as N processes see it: each settle in its own process queues
+    its attempt (the per-process pacing never met the others), so the claim must decide."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+
 @pytest.mark.postgres
 @pg
+@pytest.mark.timeout(90)
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_settles_start_one_payment_intent(
-    make_buyer: Any, fake_stripe: FakeStripe, webhook: Webhook, packs: Any, settings: Any
+def test_concurrent_billed_requests_crossing_the_threshold_start_one_payment_intent(
+    make_buyer: Any,
+    fake_stripe: FakeStripe,
+    webhook: Webhook,
+    packs: Any,
+    live_server: Any,
+    upstream: Any,
+    make_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from billing.models import LedgerEntry
     from billing.services import credits_grant
 
+    # given a Builder buyer with auto-recharge under 8 USD, 8.2 USD available, and a model
+    # at 0.3 USD a request: every one of 8 requests crosses the threshold on its own
     buyer = _builder_with_saved_card(make_buyer, fake_stripe, webhook)
-    credits_grant(user_id=buyer.user.pk, amount=-5_000_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    credits_grant(user_id=buyer.user.pk, amount=-1_800_000, kind=LedgerEntry.Kind.ADJUSTMENT)
+    assert buyer.balance() == 8_200_000
+    make_model("test/priced", prompt="0", completion="0", request="0.3")
+    key = apikey_create(user=buyer.user, name="k")
     account_id = buyer.account.pk
-    barrier = threading.Barrier(8)
-    results: list[str] = []
+    monkeypatch.setattr(recharge, "_enqueued", _NeverRemembers())
+    # and every attempt's outcome recorded (the Celery task runs eagerly, after each settle)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    attempt = recharge.recharge_attempt
 
-    def settle_task() -> None:
-        from django.db import connections
+    def recorded_attempt(*, account_id: int) -> str:
+        outcome = attempt(account_id=account_id)
+        with lock:
+            outcomes.append(outcome)
+        return outcome
 
-        try:
-            barrier.wait()
-            results.append(recharge.recharge_attempt(account_id=account_id))
-        finally:
-            connections.close_all()
+    monkeypatch.setattr(recharge, "recharge_attempt", recorded_attempt)
+    # and an upstream that answers only once all 8 requests hold their credits, so their
+    # settles come together
+    gate = threading.Event()
+    answer = FakeHandler.do_POST
 
-    threads = [threading.Thread(target=settle_task) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results).count("charged") == 1
-    assert len(results) == 8
-    assert len(fake_stripe.calls("POST", "/v1/payment_intents")) == 1
-    assert Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE).count() == 1
+    def gated(handler: FakeHandler) -> None:
+        gate.wait(timeout=30)
+        answer(handler)
+
+    monkeypatch.setattr(FakeHandler, "do_POST", gated)
+    sessions = [requests.Session() for _ in range(SETTLES)]
+    for session in sessions:  # keep-alive connections first: the live server's backlog is 10
+        session.get(live_server.url + "/v1/models", timeout=10).raise_for_status()
+    barrier = threading.Barrier(SETTLES)
+    answers: list[tuple[int, Any]] = []
+
+    def billed_request(session: requests.Session) -> None:
+        barrier.wait()
+        resp = session.post(
+            live_server.url + "/v1/chat/completions",
+            json=CHAT,
+            headers={"Authorization": f"Bearer {key.secret}"},
+            timeout=60,
+        )
+        with lock:
+            answers.append((resp.status_code, resp.json()))
+
+    # when 8 billed requests run at once through the live gateway
+    threads = [threading.Thread(target=billed_request, args=(s,)) for s in sessions]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while Hold.objects.filter(account_id=account_id).count() < SETTLES:
+            assert time.monotonic() < deadline, "the requests never all held their credits"
+            time.sleep(0.02)
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        for session in sessions:
+            session.close()
+    # then every request was served and billed, and each settle started an attempt
+    assert sorted(status for status, _ in answers) == [200] * SETTLES, answers
+    assert [body["usage"]["cost"] for _, body in answers] == [300_000] * SETTLES
+    assert sorted(outcomes) == ["charged"] + ["skipped"] * (SETTLES - 1)
+    # and exactly one PaymentIntent reached Stripe, for one Payment
+    (call,) = fake_stripe.calls("POST", "/v1/payment_intents")
+    (payment,) = Payment.objects.filter(kind=Payment.Kind.AUTO_RECHARGE)
+    assert call["params"]["amount"] == "1000"
+    # and the credits wait for the webhook; no claim is left behind
+    assert buyer.balance() == 8_200_000 - SETTLES * 300_000
+    assert payment.status == Payment.Status.PENDING
+    assert AutoRecharge.objects.get(account_id=account_id).in_flight_since is None
+    assert Hold.objects.filter(account_id=account_id).count() == 0
 
 
 def test_an_unknown_outcome_waits_for_the_webhook_and_never_charges_twice(

@@ -63,7 +63,6 @@ def test_credits_in_usd_and_exact_credits(make_account: Any, api: Any) -> None:
         "held": 0,
         "available": 10_250_000,
         "tier": "payg",
-        "units": "total_* in USD; balance, held, available in credits (1,000,000 = 1 USD)",
     }
 
 

@@ -5,8 +5,11 @@ web process would."""
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,4 +89,52 @@ def test_the_release_step_migrates_and_collects_static_and_beat_makes_its_folder
     assert "manage.py migrate --noinput" in release
     assert "manage.py collectstatic --noinput" in release
     assert "&&" in release  # collectstatic runs only after the migrations succeeded
-    assert lines["beat"].strip().startswith("mkdir -p var &&")
+
+
+@pytest.mark.timeout(90)
+def test_beat_makes_its_schedule_folder_wherever_it_is_started(tmp_path: Path) -> None:
+    # given settings whose beat schedule is in a folder that does not exist yet, and a
+    # working directory that is not the project's (a supervisor's, or honcho -f elsewhere)
+    line = re.search(r"^beat: (.+)$", (ROOT / "Procfile").read_text(), re.MULTILINE)
+    assert line is not None
+    folder = tmp_path / "state" / "beat"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "CELERY_")) and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.security.worker_settings",
+        DJANGO_SECRET_KEY="beat-test-key",
+        GATEWAY_TEST_BROKER_DIR=str(folder),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        PATH=f"{Path(sys.executable).parent}:{env['PATH']}",
+        PYTHONPATH=str(ROOT),
+    )
+    log = tmp_path / "beat.log"
+    # when the Procfile's beat line starts there
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            line.group(1),
+            shell=True,
+            cwd=elsewhere,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("celerybeat-schedule*")):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # then it made the settings' folder and wrote its schedule there, nothing where it ran
+    assert folder.is_dir()
+    assert list(elsewhere.iterdir()) == []
