@@ -234,8 +234,8 @@ BILLING_RECHARGE_MAX_DECLINES = env.int("BILLING_RECHARGE_MAX_DECLINES", default
 # Tiers by lifetime purchases in USD (an admin may set one instead).
 BILLING_TIER_BUILDER_USD = env.int("BILLING_TIER_BUILDER_USD", default=100)
 BILLING_TIER_ENTERPRISE_USD = env.int("BILLING_TIER_ENTERPRISE_USD", default=5_000)
-# Asked by the console before it creates a key (accounts cannot import billing): the
-# account's tier caps its number of keys and their rate limits.
+# Asked by accounts.services for every key it creates and every rate limit it changes
+# (accounts cannot import billing): the account's tier caps its keys and their rate limits.
 ACCOUNTS_KEY_POLICY = "billing.payment_selectors.key_policy_check"
 
 # --- Gateway ------------------------------------------------------------------------------------
