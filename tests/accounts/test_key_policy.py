@@ -96,6 +96,13 @@ def test_the_command_gives_the_tiers_ceiling_and_refuses_more(db: None) -> None:
         call_command("apikey_create", "rate@example.com", "--rate-limit", "601", stdout=StringIO())
 
 
+def test_a_refused_key_leaves_no_user_made_by_create_user(db: None) -> None:
+    with pytest.raises(CommandError, match="at most 60 requests per minute per key"):
+        create("new@example.com", "--create-user", "--rate-limit", "61")
+    assert User.objects.filter(email="new@example.com").count() == 0
+    assert ApiKey.objects.count() == 0
+
+
 def test_the_command_refuses_a_rate_limit_below_one(db: None) -> None:
     user_create(email="zero@example.com")
     with pytest.raises(CommandError, match="--rate-limit must be >= 1"):

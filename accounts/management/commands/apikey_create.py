@@ -2,6 +2,7 @@
 within the account's tier like a console key, unless ``--ignore-tier`` says otherwise."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from accounts.models import User
 from accounts.services import apikey_create, user_create
@@ -40,19 +41,21 @@ class Command(BaseCommand):
         rate = options["rate_limit"]
         if rate is not None and int(rate) < 1:
             raise CommandError("--rate-limit must be >= 1")
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            if not options["create_user"]:
-                raise CommandError(f"no user {email}; pass --create-user")
-            user = user_create(email=email)
         try:
-            created = apikey_create(
-                user=user,
-                name=str(options["name"]),
-                monthly_limit=limit,
-                rate_limit_rpm=rate,
-                ignore_tier=bool(options["ignore_tier"]),
-            )
+            # one transaction: a refused key leaves no user made by --create-user behind
+            with transaction.atomic():
+                user = User.objects.filter(email=email).first()
+                if user is None:
+                    if not options["create_user"]:
+                        raise CommandError(f"no user {email}; pass --create-user")
+                    user = user_create(email=email)
+                created = apikey_create(
+                    user=user,
+                    name=str(options["name"]),
+                    monthly_limit=limit,
+                    rate_limit_rpm=rate,
+                    ignore_tier=bool(options["ignore_tier"]),
+                )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(created.secret)
