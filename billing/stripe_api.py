@@ -153,11 +153,16 @@ def checkout_session_create(
     cancel_url: str,
     save_card: bool,
     idempotency_key: str,
+    installation_id: str = "",
 ) -> CheckoutSession:
     """A Checkout Session (``mode=payment``) for one of our Payments, named in
-    ``client_reference_id`` and in the metadata of the session and its PaymentIntent.
-    ``save_card``: keep the card for off-session charges (auto-recharge)."""
+    ``client_reference_id`` and in the metadata of the session and its PaymentIntent
+    (with ``installation_id``, so another installation on the same Stripe account knows
+    the payment is not its own). ``save_card``: keep the card for off-session charges
+    (auto-recharge)."""
     metadata = {"gateway_payment_id": str(payment_id)}
+    if installation_id:
+        metadata["gateway_installation"] = installation_id
     intent_data: dict[str, Any] = {"metadata": metadata}
     if save_card:
         intent_data["setup_future_usage"] = "off_session"

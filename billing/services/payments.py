@@ -150,6 +150,7 @@ def payment_checkout_start(
             cancel_url=cancel_url,
             save_card=save_card,
             idempotency_key=stripe_idempotency_key(f"checkout-payment-{payment.pk}"),
+            installation_id=installation_id(),
         )
     except stripe_api.PaymentError as exc:
         Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(

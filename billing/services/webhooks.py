@@ -48,6 +48,7 @@ Handler = Callable[[dict[str, Any]], None]
 
 
 METADATA_KEY = "gateway_payment_id"  # namespaced: the Stripe account may serve other apps
+INSTALLATION_KEY = "gateway_installation"  # or other installations of this gateway
 
 
 def _id_of(value: Any) -> str:
@@ -60,11 +61,16 @@ def _id_of(value: Any) -> str:
 def _payment_id(obj: dict[str, Any]) -> int | None:
     """Our Payment named by a Stripe object: our metadata (a session's
     ``client_reference_id`` too), else the Stripe ids we recorded: its PaymentIntent
-    first, then its charge (a dispute's ``charge``, a charge's own id). A named Payment
-    whose recorded Stripe ids contradict the object is not ours to change (None)."""
+    first, then its charge (a dispute's ``charge``, a charge's own id). An object whose
+    metadata names another installation, or a named Payment whose recorded Stripe ids
+    contradict the object, is not ours to change (None)."""
     kind = obj.get("object")
     intent = _id_of(obj.get("id") if kind == "payment_intent" else obj.get("payment_intent"))
-    named = (obj.get("metadata") or {}).get(METADATA_KEY)
+    metadata = obj.get("metadata") or {}
+    ours = payments.installation_id()
+    if metadata.get(INSTALLATION_KEY, ours) != ours:
+        return None  # another installation's payment of the same id
+    named = metadata.get(METADATA_KEY)
     if not named and kind == "checkout.session":
         named = obj.get("client_reference_id")
     if named and str(named).isdigit():

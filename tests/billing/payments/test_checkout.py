@@ -35,13 +35,14 @@ def test_a_pack_checkout_creates_a_pending_payment_and_a_session(
     params = call["params"]
     assert params["mode"] == "payment"
     assert params["client_reference_id"] == str(payment.pk)
-    assert params["metadata"] == {"gateway_payment_id": str(payment.pk)}
+    installation = Installation.objects.get().installation_id
+    ours = {"gateway_payment_id": str(payment.pk), "gateway_installation": installation}
+    assert params["metadata"] == ours
     assert params["line_items"][0]["price_data"]["unit_amount"] == "10000"
     assert params["line_items"][0]["price_data"]["currency"] == "usd"
     assert params["payment_intent_data"]["setup_future_usage"] == "off_session"
-    assert params["payment_intent_data"]["metadata"] == {"gateway_payment_id": str(payment.pk)}
+    assert params["payment_intent_data"]["metadata"] == ours
     assert params["success_url"].endswith(f"/credits/?payment={payment.pk}")
-    installation = Installation.objects.get().installation_id
     assert call["headers"]["Idempotency-Key"] == f"gw-{installation}-checkout-payment-{payment.pk}"
     assert call["headers"]["Authorization"] == "Bearer sk_test_gateway"
     assert call["headers"]["Stripe-Version"] == "2026-10-28.endive"

@@ -1,6 +1,7 @@
-"""The idempotency keys sent to Stripe are unique per installation (two installations
-may share one Stripe account, and their payments and users share primary keys) and
-deterministic per call, so a retried call reuses its key."""
+"""Two installations may share one Stripe account, and their payments and users share
+primary keys: the idempotency keys sent to Stripe are unique per installation and
+deterministic per call (a retried call reuses its key), and a Checkout's metadata names
+the installation, so one installation's events never change the other's payments."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from billing.models import CreditAccount
 from billing.models_payments import AutoRecharge, BillingProfile, Installation, Payment
 from billing.services import payments, recharge
-from tests.billing.payments.conftest import Buyer
+from tests.billing.payments.conftest import Buyer, Webhook, completed
 from tests.fakes.stripe_server import FakeStripe
 
 pytestmark = pytest.mark.usefixtures("packs")
@@ -80,3 +81,30 @@ def test_an_auto_recharge_key_names_the_installation_and_the_payment(
     assert _keys(fake_stripe, "/v1/payment_intents") == [
         f"gw-{installation}-recharge-payment-{payment.pk}"
     ]
+
+
+def test_another_installations_refund_of_the_same_payment_id_is_not_ours(
+    make_buyer: Any, fake_stripe: FakeStripe, webhook: Webhook
+) -> None:
+    # given our checkout, not yet completed (no PaymentIntent recorded on it)
+    buyer: Buyer = make_buyer()
+    payment, session = buyer.checkout(pack="ten")
+    # when another installation's payment of the same id and amount is refunded
+    theirs = {"gateway_payment_id": str(payment.pk), "gateway_installation": OTHER}
+    charge = {
+        "id": "ch_test_theirs",
+        "object": "charge",
+        "amount": 1_000,
+        "currency": "usd",
+        "payment_intent": "pi_test_theirs",
+        "metadata": theirs,
+        "amount_refunded": 1_000,
+    }
+    assert webhook.deliver(fake_stripe.event("charge.refunded", charge)).status_code == 200
+    # then our payment is untouched, and our own completion still grants its credits
+    payment.refresh_from_db()
+    assert (payment.status, payment.stripe_payment_intent_id) == (Payment.Status.PENDING, "")
+    assert webhook.deliver(completed(fake_stripe, session)).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert buyer.balance() == 10_000_000
