@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -44,16 +44,17 @@ class Usage:
 
 
 def _quantities(usage: Usage, prices: Prices) -> dict[str, int | Decimal]:
-    """How many of each unit ``usage`` consumed, by unit name."""
+    """How many of each unit ``usage`` consumed, by unit name, in the order a cost's
+    breakdown lists them (the prompt's parts first)."""
     cached = min(usage.cached_tokens, usage.prompt_tokens)
     written = (
         min(usage.cache_write_tokens, usage.prompt_tokens - cached) if prices.cache_write else 0
     )
     return {
         "prompt": usage.prompt_tokens - cached - written,
-        "completion": usage.completion_tokens,
         "cache_read": cached,
         "cache_write": written,
+        "completion": usage.completion_tokens,
         "request": 1,
         "image": usage.images,
         "video_second": usage.video_seconds,
@@ -61,8 +62,18 @@ def _quantities(usage: Usage, prices: Prices) -> dict[str, int | Decimal]:
     }
 
 
-if set(_quantities(Usage(), Prices())) != set(UNIT_NAMES):  # a unit without a quantity
+_ORDER = tuple(_quantities(Usage(), Prices()))
+if set(_ORDER) != set(UNIT_NAMES):  # a unit without a quantity
     raise RuntimeError("billing.pricing: every price unit needs a quantity in _quantities")
+# A breakdown's text before its amounts are filled in, one per set of units shown.
+_BLANKS: dict[tuple[str, ...], dict[str, str]] = {}
+
+
+def _blank(shown: tuple[str, ...]) -> dict[str, str]:
+    blank = _BLANKS.get(shown)
+    if blank is None:
+        blank = _BLANKS.setdefault(shown, dict.fromkeys((n for n in _ORDER if n in shown), "0"))
+    return blank
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +84,18 @@ class Cost:
 
     total: int
     amounts: Mapping[str, Decimal]
+    blank: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def amount(self, unit: str) -> Decimal:
         return self.amounts.get(unit, ZERO)
 
     def breakdown(self) -> dict[str, str]:
         """As plain decimal text: the units always listed, and any other the model prices."""
-        amounts = self.amounts
-        return {n: decimal_text(amounts.get(n, ZERO)) for n in listed_units(tuple(amounts))}
+        text = dict(self.blank or _blank(listed_units(tuple(self.amounts))))
+        for name, amount in self.amounts.items():
+            if amount:  # a zero is already "0"
+                text[name] = decimal_text(amount)
+        return text
 
 
 for _name in UNIT_NAMES:
@@ -96,8 +111,12 @@ def _finish(raw: Decimal, prices: Prices) -> int:
 
 def cost_compute(*, usage: Usage, prices: Prices) -> Cost:
     quantity = _quantities(usage, prices)
-    amounts = {unit: quantity[unit] * price for unit, price in prices.present}
-    return Cost(total=_finish(sum(amounts.values()), prices), amounts=amounts)
+    amounts: dict[str, Decimal] = {}
+    raw = ZERO
+    for unit, price in prices.present:  # only the units the model prices
+        amounts[unit] = amount = quantity[unit] * price
+        raw += amount
+    return Cost(total=_finish(raw, prices), amounts=amounts, blank=_blank(prices.shown))
 
 
 def hold_bound(*, prompt_tokens: int, completion_tokens: int, prices: Prices) -> int:

@@ -128,6 +128,10 @@ class _PricesMethods:
     def __post_init__(self) -> None:
         present = tuple((name, getattr(self, name)) for name in UNIT_NAMES if getattr(self, name))
         object.__setattr__(self, "present", present)
+        shown = listed_units(tuple(name for name, _ in present))
+        object.__setattr__(self, "shown", shown)
+        text = {name: decimal_text(getattr(self, name)) for name in shown}
+        object.__setattr__(self, "text", text)
 
     @property
     def is_free(self) -> bool:
@@ -136,19 +140,22 @@ class _PricesMethods:
     def listed(self) -> tuple[tuple[PriceUnit, Decimal], ...]:
         """``(unit, price)`` of the units to show: those always listed, and the others
         priced, in ``PRICE_UNITS`` order."""
-        names = listed_units(tuple(name for name, _ in self.present))  # type: ignore[attr-defined]
-        return tuple((UNITS_BY_NAME[name], getattr(self, name)) for name in names)
+        return tuple((UNITS_BY_NAME[name], getattr(self, name)) for name in self.shown)  # type: ignore[attr-defined]
 
     def as_dict(self) -> dict[str, str]:
-        """The snapshot a request's record keeps: formatted once per distinct set of prices
+        """The snapshot a request's record keeps: formatted once, when the prices are made
         (a model's prices are the same object for every request of a catalog snapshot)."""
-        return dict(_prices_text(self))
+        return dict(self.text)  # type: ignore[attr-defined]
 
 
 Prices = dataclasses.make_dataclass(
     "Prices",
     [(name, Decimal, dataclasses.field(default=ZERO)) for name in UNIT_NAMES]
-    + [("present", tuple, dataclasses.field(init=False, repr=False, compare=False))],
+    + [
+        ("present", tuple, dataclasses.field(init=False, repr=False, compare=False)),
+        ("shown", tuple, dataclasses.field(init=False, repr=False, compare=False)),
+        ("text", dict, dataclasses.field(init=False, repr=False, compare=False)),
+    ],
     bases=(_PricesMethods,),
     frozen=True,
     slots=True,
@@ -157,9 +164,5 @@ Prices.__module__ = __name__
 Prices.__doc__ = """Credits per token (prompt, completion, cache_read, cache_write) and credits
 per unit (request, image, video_second, audio_second) for each of ``PRICE_UNITS``, zero
 when not priced. 1,000,000 credits = 1 USD. ``present`` holds ``(name, price)`` of the
-units priced above zero, in ``PRICE_UNITS`` order: what a request's cost iterates."""
-
-
-@functools.lru_cache(maxsize=1024)
-def _prices_text(prices: Prices) -> dict[str, str]:  # type: ignore[valid-type]
-    return {unit.name: decimal_text(price) for unit, price in prices.listed()}
+units priced above zero, in ``PRICE_UNITS`` order: what a request's cost iterates; ``shown``
+the names of the units its snapshot, breakdown and listing show (``listed_units``)."""
