@@ -129,6 +129,8 @@ def test_seconds_of_video_and_audio_cost_price_times_quantity(media: None, setti
         "video_second": "400000",
         "audio_second": "1562.5",
     }
+    # in the order a breakdown always had (the prompt's parts first), the new units last
+    assert list(cost.breakdown())[:5] == ["prompt", "cache_read", "completion", "request", "image"]
     # and the record's price snapshot names the per-second prices too
     assert prices.as_dict() == {
         "prompt": "0.5",
