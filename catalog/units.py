@@ -3,8 +3,9 @@ price for each of them.
 
 Adding a unit is one entry in ``PRICE_UNITS``: the model gets a ``price_<name>`` column (a
 migration adds it), ``Prices`` an attribute, the admin a column, the catalog JSON a
-``pricing`` key and ``/v1/models`` a price; billing charges it for the quantity its
-``Usage`` reports (``billing.pricing``).
+``pricing`` key and ``/v1/models`` a price. Billing then needs how much of it a request used:
+a ``Usage`` field and its line in ``billing.pricing._quantities``, which refuses to import
+without one.
 
 Registry prices are USD: per 1M tokens for token units, which is exactly credits per token
 (1,000,000 credits = 1 USD), and per unit otherwise (a request, an image, a second).
