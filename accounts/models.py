@@ -4,12 +4,26 @@ A key is ``sk-<prefix>-<secret>``. Only the prefix (public, unique, indexed) and
 of the whole key are stored; the key itself is shown once at creation and never again.
 """
 
+import zoneinfo
+from functools import cache
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA names this machine knows (``zoneinfo.available_timezones``), read once."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone_validate(value: str) -> None:
+    if value not in time_zones():
+        raise ValidationError(f"{value!r} is not a known time zone.", code="invalid_time_zone")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -38,6 +52,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=True, help_text="When off, every key of this user is refused (403 api_disabled)."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[time_zone_validate],
+        help_text="IANA name (e.g. Europe/Paris): the console shows times in it.",
+    )
 
     objects = UserManager()
 

@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # the signed-in user's time zone for the console's dates (never run for the API)
+    "accounts.middleware.UserTimeZoneMiddleware",
 ]
 # The API's requests skip the console's middleware (see config/handler.py).
 API_PATH_PREFIXES = ("/v1/", "/api/v1/")
