@@ -6,17 +6,21 @@ account's billing profile, which is recorded there, rather than bypass it per ke
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
 
 from accounts.forms import AdminUserAddForm, AdminUserChangeForm, ApiKeyAdminForm
 from accounts.models import ApiKey, ApiKeyEvent, User
 from accounts.services import apikey_revoke, apikey_update
+from config.admin_format import credits_cell, time_cell
 from config.admin_readonly import ReadOnlyAdmin
 from config.money import credits_to_usd
 
@@ -69,7 +73,7 @@ class UserAdmin(BaseUserAdmin):
     def balance(self, obj: User) -> str:
         # Credits change only through billing.services (grant from the credit account page).
         account = getattr(obj, "credit_account", None)
-        return credits_display(account.balance if account else None)
+        return credits_cell(account.balance if account else None)
 
 
 class ApiKeyEventInline(admin.TabularInline):
@@ -84,6 +88,35 @@ class ApiKeyEventInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def key_status(key: ApiKey, now: dt.datetime | None = None) -> str:
+    """``revoked`` (disabled: refused for good), ``expired`` (past ``expires_at``) or
+    ``active``; a revoked key that has also expired is revoked."""
+    if key.is_disabled:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= (now or timezone.now()):
+        return "expired"
+    return "active"
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        expired = Q(expires_at__isnull=False, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(is_disabled=True)
+        if self.value() == "expired":
+            return queryset.filter(expired, is_disabled=False)
+        if self.value() == "active":
+            return queryset.filter(is_disabled=False).exclude(expired)
+        return queryset
 
 
 @admin.action(description="Revoke selected keys")
@@ -101,14 +134,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "display",
-        "user",
-        "is_disabled",
-        "expires_at",
-        "monthly_limit",
-        "last_used_at",
-        "created_at",
+        "owner",
+        "status",
+        "expires",
+        "limit",
+        "last_used",
+        "created",
     ]
-    list_filter = ["is_disabled"]
+    list_filter = [KeyStatusFilter]
     search_fields = ["name", "prefix", "user__email"]
     list_select_related = ["user"]
     readonly_fields = [
@@ -143,6 +176,31 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def display(self, obj: ApiKey) -> str:
         return obj.display
 
+    @admin.display(description="owner", ordering="user__email")
+    def owner(self, obj: ApiKey) -> str:
+        return obj.user.email
+
+    @admin.display(description="status")
+    def status(self, obj: ApiKey) -> str:
+        state = key_status(obj)
+        return format_html('<span class="key-status {}">{}</span>', state, state)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: ApiKey) -> str:
+        return time_cell(obj.expires_at) if obj.expires_at else "never"
+
+    @admin.display(description="monthly limit", ordering="monthly_limit")
+    def limit(self, obj: ApiKey) -> str:
+        return credits_cell(obj.monthly_limit) if obj.monthly_limit is not None else "none"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: ApiKey) -> str:
+        return time_cell(obj.last_used_at) if obj.last_used_at else "never"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: ApiKey) -> str:
+        return time_cell(obj.created_at)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Creating here would have to show the secret; the console and apikey_create do.
         return False
@@ -157,8 +215,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKeyEvent)
 class ApiKeyEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "api_key", "actor"]
+    list_display = ["time", "kind", "api_key", "actor"]
+    list_display_links = ["time"]
     list_filter = ["kind"]
     search_fields = ["api_key__prefix", "api_key__user__email", "actor__email"]
     list_select_related = ["api_key", "actor"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: ApiKeyEvent) -> str:
+        return time_cell(obj.created_at)

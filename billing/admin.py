@@ -14,12 +14,14 @@ from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from billing.admin_payments import adjust_credits, clear_suspension
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import InsufficientCredits, credits_grant
+from config.admin_format import clipped, credits_cell, time_cell
 from config.admin_readonly import ReadOnlyAdmin
-from config.money import credits_to_usd
 
 
 class GrantForm(forms.Form):
@@ -98,17 +100,44 @@ def _grant(
             )
 
 
+def _owner(account: CreditAccount) -> str:
+    return account.user.email
+
+
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "balance", "held", "available", "usd", "is_suspended", "updated_at"]
+    list_display = [
+        "owner",
+        "balance_cell",
+        "held_cell",
+        "available_cell",
+        "is_suspended",
+        "updated",
+    ]
     list_filter = ["is_suspended"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
     actions = [grant_credits, adjust_credits, clear_suspension]
 
-    @admin.display(description="balance USD")
-    def usd(self, obj: CreditAccount) -> str:
-        return f"${credits_to_usd(obj.balance):,.6f}"
+    @admin.display(description="owner", ordering="user__email")
+    def owner(self, obj: CreditAccount) -> str:
+        return _owner(obj)
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_cell(self, obj: CreditAccount) -> str:
+        return credits_cell(obj.balance)
+
+    @admin.display(description="held", ordering="held")
+    def held_cell(self, obj: CreditAccount) -> str:
+        return credits_cell(obj.held)
+
+    @admin.display(description="available")
+    def available_cell(self, obj: CreditAccount) -> str:
+        return credits_cell(obj.available)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: CreditAccount) -> str:
+        return time_cell(obj.updated_at)
 
     def has_grant_permission(self, request: HttpRequest) -> bool:
         # The admin itself is read-only; granting needs the real change permission.
@@ -117,33 +146,80 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "account",
-        "kind",
-        "amount",
-        "balance_after",
-        "reference",
-        "memo",
-        "api_key",
-    ]
+    list_display = ["time", "owner", "kind", "amount_cell", "balance_cell", "key", "detail"]
+    list_display_links = ["time"]
     list_filter = ["kind"]
     search_fields = ["reference", "memo", "account__user__email"]
     list_select_related = ["account__user", "api_key"]
     date_hierarchy = "created_at"
 
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: LedgerEntry) -> str:
+        return time_cell(obj.created_at)
+
+    @admin.display(description="owner", ordering="account__user__email")
+    def owner(self, obj: LedgerEntry) -> str:
+        return _owner(obj.account)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_cell(self, obj: LedgerEntry) -> str:
+        """Signed: + adds to the balance, - takes from it."""
+        return credits_cell(obj.amount, signed=True)
+
+    @admin.display(description="balance after", ordering="balance_after")
+    def balance_cell(self, obj: LedgerEntry) -> str:
+        return credits_cell(obj.balance_after)
+
+    @admin.display(description="key")
+    def key(self, obj: LedgerEntry) -> str:
+        return obj.api_key.display if obj.api_key else "–"
+
+    @admin.display(description="memo / reference")
+    def detail(self, obj: LedgerEntry) -> SafeString:
+        return format_html(
+            '{}<span class="sub">{}</span>', clipped(obj.memo, width=40), clipped(obj.reference)
+        )
+
 
 @admin.register(KeySpend)
 class KeySpendAdmin(ReadOnlyAdmin):
-    list_display = ["api_key", "month", "spent", "held"]
+    list_display = ["api_key", "owner", "month", "spent_cell", "held_cell"]
     list_filter = ["month"]
     search_fields = ["api_key__prefix", "api_key__user__email"]
-    list_select_related = ["api_key"]
+    list_select_related = ["api_key__user"]
+
+    @admin.display(description="owner", ordering="api_key__user__email")
+    def owner(self, obj: KeySpend) -> str:
+        return obj.api_key.user.email
+
+    @admin.display(description="spent", ordering="spent")
+    def spent_cell(self, obj: KeySpend) -> str:
+        return credits_cell(obj.spent)
+
+    @admin.display(description="held", ordering="held")
+    def held_cell(self, obj: KeySpend) -> str:
+        return credits_cell(obj.held)
 
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
-    list_display = ["request_id", "account", "api_key", "amount", "created_at", "expires_at"]
+    list_display = ["request_id", "owner", "api_key", "amount_cell", "created", "expires"]
     search_fields = ["request_id", "account__user__email"]
     list_select_related = ["account__user", "api_key"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="owner", ordering="account__user__email")
+    def owner(self, obj: Hold) -> str:
+        return _owner(obj.account)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_cell(self, obj: Hold) -> str:
+        return credits_cell(obj.amount)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Hold) -> str:
+        return time_cell(obj.created_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: Hold) -> str:
+        return time_cell(obj.expires_at)

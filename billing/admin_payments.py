@@ -6,6 +6,7 @@ suspension. Registered by ``billing.admin``."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +15,8 @@ from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from billing.models_payments import (
     AutoRecharge,
@@ -28,8 +31,18 @@ from billing.models_payments import (
 from billing.services.disputes import account_suspension_clear
 from billing.services.payments import credits_adjust
 from billing.tiers import TIER_CHOICES
+from config.admin_format import cents_cell, clipped, credits_cell, time_cell
 from config.admin_readonly import ReadOnlyAdmin
 from config.errors import DomainError
+
+
+class AccountOwnerColumn:
+    """An ``owner`` column: the email of the row's account's user (an account's own
+    ``str()`` shows its balance, which reads like the row's amount)."""
+
+    @admin.display(description="owner", ordering="account__user__email")
+    def owner(self, obj: Any) -> str:
+        return obj.account.user.email
 
 
 class AdjustForm(forms.Form):
@@ -116,20 +129,16 @@ class TopUpPackAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(AccountOwnerColumn, ReadOnlyAdmin):
     list_display = [
         "id",
-        "created_at",
-        "account",
-        "kind",
-        "description",
-        "amount_cents",
-        "credits",
+        "time",
+        "owner",
+        "what",
+        "amount",
         "status",
-        "amount_refunded_cents",
-        "credits_refunded",
-        "shortfall",
-        "shortfall_cleared",
+        "refunded",
+        "shortfall_cell",
         "needs_review",
     ]
     list_filter = ["status", "kind", "needs_review"]
@@ -142,19 +151,77 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ["account__user"]
     date_hierarchy = "created_at"
 
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: Payment) -> str:
+        return time_cell(obj.created_at)
+
+    @admin.display(description="kind / description")
+    def what(self, obj: Payment) -> SafeString:
+        return format_html(
+            '{}<span class="sub">{}</span>', obj.get_kind_display(), clipped(obj.description)
+        )
+
+    @admin.display(description="paid → credits", ordering="amount_cents")
+    def amount(self, obj: Payment) -> SafeString:
+        return format_html(
+            '<span class="nowrap">{}</span><span class="sub">{} cr</span>',
+            cents_cell(obj.amount_cents),
+            f"{obj.credits:,}",
+        )
+
+    @admin.display(description="refunded")
+    def refunded(self, obj: Payment) -> SafeString | str:
+        if not obj.amount_refunded_cents and not obj.credits_refunded:
+            return "–"
+        return format_html(
+            '<span class="nowrap">{}</span><span class="sub">{} cr</span>',
+            cents_cell(obj.amount_refunded_cents),
+            f"{obj.credits_refunded:,}",
+        )
+
+    @admin.display(description="shortfall / cleared")
+    def shortfall_cell(self, obj: Payment) -> SafeString | str:
+        if not obj.shortfall and not obj.shortfall_cleared:
+            return "–"
+        return format_html(
+            '{} cr<span class="sub">{} cr cleared</span>',
+            f"{obj.shortfall:,}",
+            f"{obj.shortfall_cleared:,}",
+        )
+
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "type", "received_at", "processed_at", "error", "ignored_reason"]
+    list_display = ["event_id", "type", "received", "processed", "outcome"]
     list_filter = ["type"]
     search_fields = ["event_id"]
     date_hierarchy = "received_at"
 
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj: StripeEvent) -> str:
+        return time_cell(obj.received_at)
+
+    @admin.display(description="processed", ordering="processed_at")
+    def processed(self, obj: StripeEvent) -> str:
+        return time_cell(obj.processed_at)
+
+    @admin.display(description="error / ignored")
+    def outcome(self, obj: StripeEvent) -> str:
+        return clipped(obj.error or obj.ignored_reason, width=40) or "–"
+
 
 @admin.register(AutoRecharge)
-class AutoRechargeAdmin(ReadOnlyAdmin):
-    list_display = ["account", "is_enabled", "threshold", "pack", "declines_in_row", "last_error"]
+class AutoRechargeAdmin(AccountOwnerColumn, ReadOnlyAdmin):
+    list_display = ["owner", "is_enabled", "threshold_cell", "pack", "declines_in_row", "error"]
     list_select_related = ["account__user", "pack"]
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_cell(self, obj: AutoRecharge) -> str:
+        return credits_cell(obj.threshold)
+
+    @admin.display(description="last error")
+    def error(self, obj: AutoRecharge) -> str:
+        return clipped(obj.last_error, width=40) or "–"
 
 
 class BillingProfileForm(forms.ModelForm):
@@ -166,9 +233,10 @@ class BillingProfileForm(forms.ModelForm):
 
 
 @admin.register(BillingProfile)
-class BillingProfileAdmin(admin.ModelAdmin):
+class BillingProfileAdmin(AccountOwnerColumn, admin.ModelAdmin):
     form = BillingProfileForm
-    list_display = ["account", "tier", "stripe_customer_id"]
+    list_display = ["owner", "tier", "stripe_customer_id"]
+    list_select_related = ["account__user"]
     readonly_fields = ["account", "stripe_customer_id"]
     search_fields = ["account__user__email", "stripe_customer_id"]
 
@@ -180,10 +248,19 @@ class BillingProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAdjustment)
-class CreditAdjustmentAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "account", "amount", "reason", "staff_user", "ledger_entry"]
+class CreditAdjustmentAdmin(AccountOwnerColumn, ReadOnlyAdmin):
+    list_display = ["time", "owner", "amount_cell", "reason", "staff_user", "ledger_entry_id"]
+    list_display_links = ["time"]
     search_fields = ["account__user__email", "reason"]
     list_select_related = ["account__user", "staff_user"]
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: CreditAdjustment) -> str:
+        return time_cell(obj.created_at)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_cell(self, obj: CreditAdjustment) -> str:
+        return credits_cell(obj.amount, signed=True)
 
 
 @admin.register(PaymentDispute)
@@ -195,7 +272,16 @@ class PaymentDisputeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SuspensionClearance)
-class SuspensionClearanceAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "account", "staff_user", "shortfall_cleared"]
+class SuspensionClearanceAdmin(AccountOwnerColumn, ReadOnlyAdmin):
+    list_display = ["time", "owner", "staff_user", "cleared"]
+    list_display_links = ["time"]
     search_fields = ["account__user__email"]
     list_select_related = ["account__user", "staff_user"]
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj: SuspensionClearance) -> str:
+        return time_cell(obj.created_at)
+
+    @admin.display(description="shortfall cleared", ordering="shortfall_cleared")
+    def cleared(self, obj: SuspensionClearance) -> str:
+        return credits_cell(obj.shortfall_cleared)

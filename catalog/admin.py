@@ -15,20 +15,35 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
-from catalog.models import Model, ModelAlias, Provider, Route
+from catalog.forms import ModelAdminForm, PriceInput
+from catalog.models import MODALITIES, Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
-from catalog.units import PRICE_UNITS
+from catalog.units import PRICE_UNITS, decimal_text
 from catalog.validators import api_key_env_refusal
+
+# The admin's titles name the product (catalog's admin loads first: every app needs it).
+admin.site.site_header = settings.GATEWAY_SITE_NAME
+admin.site.site_title = f"{settings.GATEWAY_SITE_NAME} admin"
+admin.site.index_title = "Registry, money and requests"
+# The app list in a sidebar takes a quarter of a 1280 px screen from every list page; the
+# breadcrumbs and the index page lead to the same places.
+admin.site.enable_nav_sidebar = False
 
 # A provider's fields that decide where its credential is sent, and which one.
 SUPERUSER_FIELDS = ("base_url", "api_key_env")
-# One column per price unit, in the list (editable there) and on the model's page.
+# One field per price unit on the model's page; in the list, prompt and completion are
+# edited in place and the other units the model prices share one column.
 PRICE_COLUMNS = [unit.column for unit in PRICE_UNITS]
+LIST_PRICES = ["price_prompt", "price_completion"]
+OTHER_UNITS = [unit for unit in PRICE_UNITS if unit.column not in LIST_PRICES]
 
 
 def _set_enabled(
@@ -103,7 +118,7 @@ class OutputModalityFilter(admin.SimpleListFilter):
     parameter_name = "output"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [(m, m) for m in ("text", "image", "audio", "video", "embeddings")]
+        return [(m, m) for m in MODALITIES if m != "file"]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
@@ -113,10 +128,26 @@ class OutputModalityFilter(admin.SimpleListFilter):
         return queryset.filter(output_modalities__icontains=f'"{value}"')
 
 
+def _unit_price(unit_column: str, price: object) -> str:
+    unit = next(u for u in PRICE_UNITS if u.column == unit_column)
+    name = unit.name.replace("_", " ")
+    return f"{name} {decimal_text(price)}" + (" /1M" if unit.is_per_token else "")  # type: ignore[arg-type]
+
+
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "name", *PRICE_COLUMNS, "context_length", "is_enabled"]
-    list_editable = [*PRICE_COLUMNS, "is_enabled"]
+    form = ModelAdminForm
+    list_display = [
+        "public_id",
+        "name",
+        *LIST_PRICES,
+        "other_prices",
+        "context",
+        "modalities",
+        "is_enabled",
+    ]
+    list_editable = [*LIST_PRICES, "is_enabled"]
+    formfield_overrides = {models.DecimalField: {"widget": PriceInput}}
     list_filter = ["is_enabled", OutputModalityFilter]
     search_fields = ["public_id", "name", "aliases__alias"]
     readonly_fields = ["created_at", "updated_at"]
@@ -143,6 +174,27 @@ class ModelAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description="other prices (USD / 1M tokens or per unit)")
+    def other_prices(self, obj: Model) -> SafeString | str:
+        """The units other than prompt and completion that the model sets a price for
+        (an empty one falls back as its unit says)."""
+        prices = [
+            (_unit_price(u.column, getattr(obj, u.column)),)
+            for u in OTHER_UNITS
+            if getattr(obj, u.column) is not None
+        ]
+        return format_html_join("", '<span class="unit">{}</span>', prices) if prices else "–"
+
+    @admin.display(description="context", ordering="context_length")
+    def context(self, obj: Model) -> str:
+        return f"{obj.context_length:,}"
+
+    @admin.display(description="in → out")
+    def modalities(self, obj: Model) -> str:
+        ins = "+".join(obj.input_modalities or ["text"])
+        outs = "+".join(obj.output_modalities or ["text"])
+        return f"{ins} → {outs}"
 
 
 @admin.register(Route)

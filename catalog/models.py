@@ -13,6 +13,10 @@ from django.db import models
 from catalog.units import PRICE_UNITS
 from catalog.validators import api_key_env_validate
 
+# The modalities a model takes or produces, in the order the admin and the models page list
+# them; ``/v1/models?output_modalities=`` accepts the output ones.
+MODALITIES: tuple[str, ...] = ("text", "image", "file", "audio", "video", "embeddings")
+
 PRICE = {
     "max_digits": 18,
     "decimal_places": 9,

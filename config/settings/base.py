@@ -73,6 +73,10 @@ AUTHENTICATION_BACKENDS = ["accounts.throttle.ThrottledModelBackend"]
 ACCOUNTS_LOGIN_FAILURES_PER_EMAIL = env.int("ACCOUNTS_LOGIN_FAILURES_PER_EMAIL", default=10)
 ACCOUNTS_LOGIN_FAILURES_PER_IP = env.int("ACCOUNTS_LOGIN_FAILURES_PER_IP", default=50)
 ACCOUNTS_LOGIN_WINDOW_SECONDS = env.int("ACCOUNTS_LOGIN_WINDOW_SECONDS", default=900)
+# Password-reset requests, throttled like failed log-ins (accounts/throttle.py), per email
+# and per client address in the same window.
+ACCOUNTS_RESET_REQUESTS_PER_EMAIL = env.int("ACCOUNTS_RESET_REQUESTS_PER_EMAIL", default=3)
+ACCOUNTS_RESET_REQUESTS_PER_IP = env.int("ACCOUNTS_RESET_REQUESTS_PER_IP", default=20)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -110,6 +114,17 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Email (password reset) ---------------------------------------------------------------------
+# Printed to the console (stdout) by default; EMAIL_URL (smtp+tls://user:pass@host:587) sends
+# through SMTP (django-environ's email URL: smtp://, smtp+tls://, smtp+ssl://).
+# (The URL itself is not kept as a setting: it holds the SMTP password.)
+if env("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Gateway <noreply@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
@@ -239,6 +254,9 @@ BILLING_TIER_ENTERPRISE_USD = env.int("BILLING_TIER_ENTERPRISE_USD", default=5_0
 # Asked by accounts.services for every key it creates and every rate limit it changes
 # (accounts cannot import billing): the account's tier caps its keys and their rate limits.
 ACCOUNTS_KEY_POLICY = "billing.payment_selectors.key_policy_check"
+# Asked by accounts.services before an account is deleted: the reason to refuse (a balance
+# or a hold remains), or None.
+ACCOUNTS_DELETION_CHECK = "billing.payment_selectors.account_deletion_refusal"
 
 # --- Gateway ------------------------------------------------------------------------------------
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
@@ -257,6 +275,8 @@ GATEWAY_TRUSTED_PROXIES = env.int("GATEWAY_TRUSTED_PROXIES", default=0)
 GATEWAY_CIRCUIT_FAILURES = env.int("GATEWAY_CIRCUIT_FAILURES", default=5)
 GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.float("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
 GATEWAY_CATALOG_TTL_SECONDS = env.float("GATEWAY_CATALOG_TTL_SECONDS", default=2.0)
+# The product's name in Django admin's titles and on the public models page.
+GATEWAY_SITE_NAME = env("GATEWAY_SITE_NAME", default="LLM API gateway")
 # How long a key read for a billed request may be reused, provisionally, by this process
 # (gateway/keycache.py: the reserve re-checks it). 0 reads it on every request.
 GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=60.0)

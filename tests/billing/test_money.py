@@ -61,7 +61,8 @@ def test_admin_and_console_show_usd_as_before() -> None:
     assert credits_display(-150) == "-150 credits ($-0.000150)"
     assert credits_display(None) == "-"
     account_admin = CreditAccountAdmin(CreditAccount, admin.site)
-    assert account_admin.usd(CreditAccount(balance=1_234_567_891)) == "$1,234.567891"
+    cell = account_admin.balance_cell(CreditAccount(balance=1_234_567_891))
+    assert cell == '<span class="money">1,234,567,891 cr<small>$1,234.567891</small></span>'
     assert (usd(5_000_000), usd(150), usd(-2_500_000)) == ("$5.00", "$0.00015", "-$2.50")
 
 
