@@ -11,6 +11,9 @@ class Generation(models.Model):
         CANCELLED = "cancelled"
         # the worker died mid-stream; the sweeper charged the stream's last checkpoint
         INTERRUPTED = "interrupted"
+        # a 4xx answered before any hold (bad body, no credits, not allowed, rate limited):
+        # recorded with its http_status and error_code, cost 0, no ledger entry, no rollup
+        REFUSED = "refused"
 
     request_id = models.CharField(max_length=64)
     # user and api_key are indexed with -created_at (Meta.indexes), which serves lookups by
@@ -74,6 +77,44 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return self.request_id
+
+
+class UsageDaily(models.Model):
+    """One user's usage of one model through one key on one UTC day: the sum of the
+    Generations settled in that bucket. Upserted in the same transaction as each settle that
+    writes a Generation (on PostgreSQL inside the settle's single statement), so reports read
+    these rows instead of scanning the request log. Refused requests never touch it.
+    cost in credits; 1,000,000 credits = 1 USD."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="usage_daily",
+        db_index=False,
+    )
+    # not a foreign key: a deleted key keeps its history; 0 for a request without a key
+    key_id = models.BigIntegerField()
+    model = models.CharField(
+        max_length=200, help_text="Public id of the model, as Generation.model."
+    )
+    day = models.DateField(help_text="UTC date of the settle.")
+    requests = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost = models.BigIntegerField(default=0, help_text="Credits charged.")
+
+    class Meta:
+        # the unique constraint's index (user, key_id, model, day) serves the upsert; the
+        # (user, day) index serves an account's date-range reports
+        indexes = [models.Index(fields=["user", "day"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key_id", "model", "day"], name="usagedaily_unique_bucket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} key {self.key_id} {self.model} {self.day}"
 
 
 class RateCounter(models.Model):
