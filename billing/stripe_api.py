@@ -214,9 +214,15 @@ def payment_intent_charge_saved_card(
     amount_cents: int,
     currency: str,
     idempotency_key: str,
+    installation_id: str = "",
 ) -> PaymentIntent:
     """Charge a saved card with the customer away (``confirm``, ``off_session``). A decline
-    raises CardDeclined; the credits come from the ``payment_intent.succeeded`` webhook."""
+    raises CardDeclined; the credits come from the ``payment_intent.succeeded`` webhook.
+    The metadata names our Payment and, with ``installation_id``, this installation, as a
+    Checkout's does, so another installation on the same Stripe account leaves it alone."""
+    metadata = {"gateway_payment_id": str(payment_id)}
+    if installation_id:
+        metadata["gateway_installation"] = installation_id
     try:
         intent = _client().v1.payment_intents.create(
             params={
@@ -226,7 +232,7 @@ def payment_intent_charge_saved_card(
                 "payment_method": payment_method_id,
                 "confirm": True,
                 "off_session": True,
-                "metadata": {"gateway_payment_id": str(payment_id)},
+                "metadata": metadata,
             },
             options={"idempotency_key": idempotency_key},
         )

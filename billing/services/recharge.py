@@ -183,6 +183,7 @@ def _charge(account_id: int) -> str:
             amount_cents=payment.amount_cents,
             currency="usd",
             idempotency_key=payments.stripe_idempotency_key(f"recharge-payment-{payment.pk}"),
+            installation_id=payments.installation_id(),
         )
     except stripe_api.CardDeclined as exc:
         payments.payment_ids_record(payment_id=payment.pk, payment_intent_id=exc.payment_intent_id)

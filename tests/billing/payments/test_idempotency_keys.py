@@ -81,6 +81,12 @@ def test_an_auto_recharge_key_names_the_installation_and_the_payment(
     assert _keys(fake_stripe, "/v1/payment_intents") == [
         f"gw-{installation}-recharge-payment-{payment.pk}"
     ]
+    # and its metadata names our payment and this installation, as a Checkout's does
+    (intent,) = [i for i in fake_stripe.intents.values() if i.get("off_session")]
+    assert intent["metadata"] == {
+        "gateway_payment_id": str(payment.pk),
+        "gateway_installation": installation,
+    }
 
 
 def test_another_installations_refund_of_the_same_payment_id_is_not_ours(
