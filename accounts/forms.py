@@ -20,7 +20,7 @@ from accounts.models import ApiKey, User
 from accounts.services import apikey_rate_limit_allowed
 from catalog.selectors import model_resolve
 from config.errors import DomainError
-from config.money import usd_to_credits
+from config.money import credits_to_usd, usd_to_credits
 
 EMAIL_TAKEN = "An account with this email already exists."
 LOGIN_THROTTLED = (
@@ -153,6 +153,47 @@ class ApiKeyCreateForm(forms.Form):
             if day is None
             else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC),
         }
+
+
+class ApiKeyEditForm(ApiKeyCreateForm):
+    """A key's limits, filled in from the key; ``changed_limits`` sets the new values on it
+    and names the model fields that changed, for ``accounts.services.apikey_update``."""
+
+    def __init__(self, *args: Any, api_key: ApiKey, **kwargs: Any) -> None:
+        self.api_key = api_key
+        limit = api_key.monthly_limit
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": api_key.name,
+                "monthly_limit_usd": None if limit is None else credits_to_usd(limit),
+                "allowed_models": ", ".join(api_key.allowed_models),
+                "allowed_ips": ", ".join(api_key.allowed_ips),
+                "rate_limit_rpm": api_key.rate_limit_rpm,
+                "expires_on": api_key.expires_at.astimezone(dt.UTC).date()
+                if api_key.expires_at
+                else None,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "rate_limit_rpm"
+        ].help_text = "At most your tier's ceiling; empty gets the ceiling."
+
+    def clean_expires_on(self) -> dt.date | None:
+        day = self.cleaned_data["expires_on"]
+        if day is not None and day == self.initial.get("expires_on"):
+            return day  # unchanged: an expired key may keep its date
+        return super().clean_expires_on()
+
+    def changed_limits(self) -> list[str]:
+        """Set the form's values on the key; the names of the fields that differ."""
+        changed = []
+        for field, value in self.service_kwargs().items():
+            if getattr(self.api_key, field) != value:
+                setattr(self.api_key, field, value)
+                changed.append(field)
+        return changed
 
 
 class AdminUserAddForm(AdminUserCreationForm):

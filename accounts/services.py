@@ -27,6 +27,56 @@ class CreatedKey:
     secret: str  # the full key: show it once, store it nowhere
 
 
+class AccountDeletionRefused(Exception):
+    """The account may not be deleted now; ``str(exc)`` says why, to show as it is."""
+
+
+@transaction.atomic
+def user_email_change(*, user: User, email: str) -> None:
+    """A new login email (lower-cased). The unique constraint decides: IntegrityError when
+    another account has it."""
+    user.email = User.objects.normalize_email(email).lower()
+    user.save(update_fields=["email"])
+
+
+def user_time_zone_set(*, user: User, time_zone: str) -> None:
+    """``time_zone``: an IANA name, checked against the zones this machine knows."""
+    user.time_zone = time_zone
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    user.save(update_fields=["time_zone"])
+
+
+def user_deletion_refusal(*, user: User) -> str | None:
+    """Why the account cannot be deleted now (``ACCOUNTS_DELETION_CHECK``), or None."""
+    check = import_string(settings.ACCOUNTS_DELETION_CHECK)
+    return check(user_id=user.pk)
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Close the account: refused (AccountDeletionRefused, with the reason) while billing's
+    check (``ACCOUNTS_DELETION_CHECK``) has one, e.g. a balance or a hold remains.
+
+    The user's row is kept, deactivated, not deleted: the ledger, payments and request
+    records refer to it and stay whole (the credit account protects it). What identified
+    the person goes: the email becomes ``deleted-<id>@deleted.invalid`` (freeing the address
+    for a new sign-up), the name is cleared, the password made unusable, the API turned
+    off and every key revoked, each with its audit row. Taken under a lock of the user's
+    row, as key creation is, so no key is made meanwhile."""
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    reason = user_deletion_refusal(user=user)
+    if reason:
+        raise AccountDeletionRefused(reason)
+    for key in ApiKey.objects.filter(user=user, is_disabled=False):
+        apikey_revoke(api_key=key, actor=user)
+    user.email = f"deleted-{user.pk}@deleted.invalid"
+    user.name = ""
+    user.is_active = False
+    user.is_api_enabled = False
+    user.set_unusable_password()
+    user.save(update_fields=["email", "name", "is_active", "is_api_enabled", "password"])
+
+
 @transaction.atomic
 def user_create(*, email: str, password: str | None = None, is_staff: bool = False) -> User:
     if is_staff:

@@ -16,6 +16,9 @@ Invariants:
   valid account would let an address guess others' passwords without end), never another
   email's.
 
+Password-reset requests are counted the same way (``reset_request_allowed``), so the reset
+form cannot be used to flood someone's mailbox.
+
 Every path through ``django.contrib.auth.authenticate`` is covered (the console's log-in and
 the admin's), because the check sits in the authentication backend.
 """
@@ -39,14 +42,17 @@ log = logging.getLogger(__name__)
 PREFIX = "login-failures"
 
 
-def _email_key(email: str) -> str:
+RESET_PREFIX = "reset-requests"
+
+
+def _email_key(email: str, prefix: str = PREFIX) -> str:
     # Hashed: the cache holds no email addresses.
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return f"{PREFIX}:email:{digest}"
+    return f"{prefix}:email:{digest}"
 
 
-def _ip_key(ip: str) -> str:
-    return f"{PREFIX}:ip:{ip}"
+def _ip_key(ip: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}:ip:{ip}"
 
 
 def _keys(*, email: str, ip: str) -> dict[str, int]:
@@ -75,6 +81,24 @@ def login_failure_record(*, email: str, ip: str) -> None:
 
 def login_success_record(*, email: str) -> None:
     cache.delete(_email_key(email))
+
+
+def reset_request_allowed(*, email: str, ip: str) -> bool:
+    """Count one password-reset request for the email and the address (whether or not an
+    account has that email, so the answer tells nothing about accounts); False once either
+    is over ``ACCOUNTS_RESET_REQUESTS_PER_EMAIL`` / ``_PER_IP`` in the log-in window: then
+    no email is sent. The counters work as the log-in's (``add`` and ``incr``); a cache
+    that is down lets the request through, logged."""
+    window = settings.ACCOUNTS_LOGIN_WINDOW_SECONDS
+    keys = {_email_key(email, RESET_PREFIX): settings.ACCOUNTS_RESET_REQUESTS_PER_EMAIL}
+    if ip:
+        keys[_ip_key(ip, RESET_PREFIX)] = settings.ACCOUNTS_RESET_REQUESTS_PER_IP
+    try:
+        counts = {key: _increment(key, window) for key in keys}
+    except Exception:
+        log.warning("reset throttle unavailable (cache error); not throttling", exc_info=True)
+        return True
+    return all(counts[key] <= limit for key, limit in keys.items())
 
 
 def _increment(key: str, window: int) -> int:

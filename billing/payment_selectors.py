@@ -15,6 +15,7 @@ from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import BillingProfile, Payment, TopUpPack
 from billing.selectors import sentences_capped
 from billing.tiers import Tier, tier_get, tier_key_check, tiers_all
+from config.money import credits_to_usd
 
 # a payment that was paid at some point (its purchase entry exists)
 WAS_PAID = (
@@ -139,3 +140,26 @@ def key_policy_check(
         ApiKey.objects.filter(user_id=user_id, is_disabled=False).count() if is_new_key else None
     )
     return tier_key_check(tier, usable_keys=usable, rate_limit_rpm=rate_limit_rpm)
+
+
+def account_deletion_refusal(*, user_id: int) -> str | None:
+    """Why the user's account may not be deleted yet, or None (``accounts.services`` asks,
+    through ``ACCOUNTS_DELETION_CHECK``): credits left on the balance would be lost, and a
+    hold belongs to a request or task still running. With a zero balance nothing new can
+    be held, so the answer stays true until the deletion commits."""
+    account = CreditAccount.objects.filter(user_id=user_id).values("balance", "held").first()
+    if account is None:
+        return None
+    balance, held = int(account["balance"]), int(account["held"])
+    if held:
+        return (
+            f"{held:,} credits are held for requests still running. Wait for them to "
+            "finish, then try again."
+        )
+    if balance:
+        return (
+            f"The account still has a balance of {balance:,} credits "
+            f"(${credits_to_usd(balance):,.2f}). Spend it or ask for a refund first: "
+            "deleting the account would forfeit it."
+        )
+    return None

@@ -163,10 +163,11 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(
         rate_limit_rpm="60",
         expires_on=expires,
     )
-    # then the response shows the full key
-    assert resp.status_code == 200
-    assert resp["Cache-Control"].startswith("max-age=0")
-    found = KEY_RE.findall(resp.content.decode())
+    # then the POST answers 303 and the page it leads to shows the full key, uncached
+    assert resp.status_code == 303 and resp["Location"] == "/keys/"
+    shown = client_in.get("/keys/")
+    assert "no-store" in shown["Cache-Control"]
+    found = KEY_RE.findall(shown.content.decode())
     assert len(found) == 1
     secret = found[0]
     # and the database holds its SHA-256 and the limits, converted
@@ -182,6 +183,7 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(
         *ApiKeyEvent.objects.filter(api_key=key).values_list(),
         *Session.objects.values_list("session_data"),
     ]
+    # (once shown, the session no longer holds it either)
     assert secret not in repr(stored)
     assert ApiKeyEvent.objects.filter(api_key=key, kind="created", actor=user).count() == 1
     # and a reload of the keys page lists the key without its secret
@@ -200,7 +202,8 @@ def test_key_with_defaults_has_no_limits_but_its_tier_s_rate_ceiling(
     client_in: Client, user: User
 ) -> None:
     resp = create_key(client_in)
-    assert resp.status_code == 200 and KEY_RE.search(resp.content.decode())
+    assert resp.status_code == 303
+    assert KEY_RE.search(client_in.get("/keys/").content.decode())
     key = ApiKey.objects.get(user=user)
     assert key.name == "default" and key.monthly_limit is None and key.expires_at is None
     assert key.allowed_models == [] and key.allowed_ips == []
@@ -279,7 +282,7 @@ def test_csrf_is_enforced_on_console_posts(user: User) -> None:
     client.get("/keys/")
     token = client.cookies["csrftoken"].value
     resp = client.post("/keys/", {"name": "x", "csrfmiddlewaretoken": token})
-    assert resp.status_code == 200 and KEY_RE.search(resp.content.decode())
+    assert resp.status_code == 303 and KEY_RE.search(client.get("/keys/").content.decode())
     assert ApiKey.objects.filter(user=user).count() == 2
 
 
