@@ -67,7 +67,10 @@ class Generation(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["user", "-created_at"]),
+            # the request log pages by (created_at, id), newest first: with the id as the
+            # tie-break a page is one range scan of this index, no sort; it still serves
+            # every lookup by user, or by user and time, the (user, -created_at) one did
+            models.Index(fields=["user", "-created_at", "-id"]),
             models.Index(fields=["api_key", "-created_at"]),
         ]
         constraints = [
@@ -118,7 +121,7 @@ class UsageDaily(models.Model):
 
 
 class RateCounter(models.Model):
-    """One key's rate-limit state when no Redis is configured (gateway.ratelimit, GCRA):
+    """One key's rate-limit state when no Redis is configured (gateway.pipeline.ratelimit, GCRA):
     changed only by a conditional UPDATE of this row."""
 
     api_key_id = models.BigIntegerField(unique=True)
