@@ -158,6 +158,11 @@ def _current() -> _Snapshot:
     if snap is not None and now - snap.checked_at <= settings.GATEWAY_CATALOG_TTL_SECONDS:
         return snap
     with _lock:
+        # Checked again under the lock: the requests that queued behind the one that just
+        # checked the revision take its answer instead of asking the database each.
+        snap = _snapshot
+        if snap is not None and now - snap.checked_at <= settings.GATEWAY_CATALOG_TTL_SECONDS:
+            return snap
         revision = _revision()
         if snap is not None and snap.revision == revision:
             snap.checked_at = now
