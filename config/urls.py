@@ -1,17 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from gateway.views_errors import api_not_found
+from gateway.api.views_errors import api_not_found
 
-handler500 = "gateway.views_errors.server_error"
+handler500 = "gateway.api.views_errors.server_error"
 
 urlpatterns = [
     path("v1/", include("gateway.urls")),
     path("api/v1/", include("gateway.urls")),
     path("admin/", admin.site.urls),
-    path("", include("gateway.console_urls")),
+    path("", include("gateway.console.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("catalog.urls")),
     path("v1/<path:rest>", api_not_found),
     path("api/v1/<path:rest>", api_not_found),
 ]

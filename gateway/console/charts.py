@@ -1,0 +1,133 @@
+"""Charts of daily usage, drawn on the server as SVG by pygal (no JavaScript: ``js=[]``).
+
+Each chart is also a table of the same numbers (``ChartTable``), shown beside it as its text
+alternative. The SVG is served by its own endpoint and shown with ``<img>``: pygal's SVG
+carries an inline ``<style>``, which the console's Content-Security-Policy (no inline style)
+would block inside the page; as an image it runs no script and loads nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import pygal
+from pygal.style import Style
+
+from config.money import credits_to_usd
+
+MAX_GROUPS = 8  # stacked series shown; the rest are summed into "other"
+OTHER = "other"
+
+STYLE = Style(
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#1b1f24",
+    foreground_strong="#1b1f24",
+    foreground_subtle="#d9dde3",
+    font_family="system-ui, sans-serif",
+    colors=(
+        "#1d4ed8",
+        "#d97706",
+        "#059669",
+        "#be185d",
+        "#7c3aed",
+        "#0891b2",
+        "#65a30d",
+        "#dc2626",
+        "#6b7280",
+    ),
+    title_font_size=16,
+    label_font_size=11,
+    major_label_font_size=11,
+    legend_font_size=12,
+)
+
+
+@dataclass(frozen=True)
+class ChartTable:
+    """A chart's numbers: one row per UTC day, one column per group, and each row's total."""
+
+    title: str
+    days: list[dt.date]
+    groups: list[str]
+    values: list[list[int]]  # values[day][group]
+
+    def rows(self) -> list[tuple[dt.date, list[tuple[str, int]], int]]:
+        """(day, [(group, value), ...], the day's total) for each day."""
+        return [
+            (day, list(zip(self.groups, vals, strict=True)), sum(vals))
+            for day, vals in zip(self.days, self.values, strict=True)
+        ]
+
+    def group_totals(self) -> list[tuple[str, int]]:
+        """(group, its total over the period) for each group."""
+        sums = [sum(col) for col in zip(*self.values, strict=True)] if self.values else []
+        return list(zip(self.groups, sums, strict=True)) if sums else []
+
+    def total(self) -> int:
+        return sum(sum(vals) for vals in self.values)
+
+
+def chart_table(
+    *,
+    title: str,
+    days: Sequence[dt.date],
+    points: Iterable[tuple[dt.date, str, int]],
+) -> ChartTable:
+    """Daily values per group from ``(day, group, value)`` points; groups ordered by their
+    total, largest first; past MAX_GROUPS the smaller ones are added up as "other"."""
+    index = {day: n for n, day in enumerate(days)}
+    by_group: dict[str, list[int]] = {}
+    for day, group, value in points:
+        if day in index and value:
+            by_group.setdefault(group, [0] * len(days))[index[day]] += value
+    ranked = sorted(by_group, key=lambda g: (-sum(by_group[g]), g))
+    if len(ranked) > MAX_GROUPS:
+        rest = [
+            sum(vals) for vals in zip(*(by_group[g] for g in ranked[MAX_GROUPS - 1 :]), strict=True)
+        ]
+        ranked = ranked[: MAX_GROUPS - 1]
+        by_group = {g: by_group[g] for g in ranked} | {OTHER: rest}
+        ranked.append(OTHER)
+    values = [[by_group[g][n] for g in ranked] for n in range(len(days))]
+    return ChartTable(title=title, days=list(days), groups=ranked, values=values)
+
+
+def credits_label(value: float | None) -> str:
+    if value is None:
+        return ""
+    usd = credits_to_usd(int(value))
+    return f"{int(value):,} credits (${usd:,.2f})"
+
+
+def tokens_label(value: float | None) -> str:
+    return "" if value is None else f"{int(value):,} tokens"
+
+
+def chart_svg(table: ChartTable, *, label: Callable[[float | None], str]) -> bytes:
+    """A stacked bar chart of ``table``, one bar per UTC day, as SVG bytes."""
+    every = max(1, len(table.days) // 10)
+    chart = pygal.StackedBar(
+        style=STYLE,
+        js=[],
+        disable_xml_declaration=True,
+        width=960,
+        height=360,
+        title=table.title,
+        x_title="UTC day",
+        value_formatter=label,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=4,
+        truncate_legend=28,
+        x_label_rotation=0,
+        show_minor_x_labels=False,
+        x_labels_major_every=every,
+        print_values=False,
+        no_data_text="No usage in this period",
+        margin=12,
+    )
+    chart.x_labels = [day.strftime("%b %d") for day in table.days]
+    for n, group in enumerate(table.groups):
+        chart.add(group, [row[n] or None for row in table.values])
+    return chart.render(is_unicode=False)

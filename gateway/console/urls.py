@@ -1,0 +1,13 @@
+"""Console pages (sessions and CSRF), apart from the /v1 API in ``gateway.urls``."""
+
+from django.urls import path
+
+from gateway.console import views_dashboard, views_usage
+
+urlpatterns = [
+    path("", views_dashboard.dashboard, name="dashboard"),
+    path("usage/", views_usage.usage, name="usage"),
+    path("usage/export.csv", views_usage.usage_export, name="usage-export"),
+    path("usage/chart/<str:kind>.svg", views_usage.usage_chart, name="usage-chart"),
+    path("usage/requests/<str:request_id>/", views_usage.generation_detail, name="generation"),
+]
