@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from catalog import selectors
 
@@ -38,7 +39,10 @@ def test_requests_finding_the_snapshot_due_together_check_the_revision_once(
 
     def read() -> None:
         start.wait()
-        found.append(len(selectors.model_list()))
+        try:
+            found.append(len(selectors.model_list()))
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=read) for _ in range(20)]
     for thread in threads:
