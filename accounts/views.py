@@ -103,7 +103,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """A key's limits, changed through ``apikey_update`` (which applies the tier's rate
     ceiling). Another user's key is 404; a revoked key can no longer be edited."""
-    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    key = get_object_or_404(apikey_list(user=request.user), pk=pk)
     if key.is_disabled:
         messages.error(
             request, f"Key {key.name} ({key.display}) is revoked: it has no limits to edit."
