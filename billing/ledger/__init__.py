@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from billing.ledger.base import (
+    Accumulate,
+    AccumulateTable,
     HoldRef,
     InsufficientCredits,
     Interrupted,
@@ -29,6 +31,8 @@ from billing.ledger.orm import OrmLedger, hold_ref, month_start
 from config import db
 
 __all__ = [
+    "Accumulate",
+    "AccumulateTable",
     "HoldRef",
     "InsufficientCredits",
     "Interrupted",

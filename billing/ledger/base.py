@@ -10,6 +10,12 @@ record) hands a ``Record``: a dataclass whose fields are columns of ``table.mode
 ledger fills the columns ``table`` names with the ledger entry and the charge, and writes
 the row in the same transaction (on PostgreSQL, in the same statement). Billing never
 imports the caller's app: the model class travels inside the record's ``RecordTable``.
+
+A caller that also keeps running sums (the gateway's daily usage rollups) hands an
+``Accumulate`` with the settle: one row per bucket (its ``key_fields``, a unique constraint)
+whose ``sum_fields`` the settle adds to, the charge and the write's UTC date filled in by the
+ledger, in the same transaction (on PostgreSQL, the same statement: ``INSERT … ON CONFLICT
+DO UPDATE``). A release adds nothing: it charged nothing.
 """
 
 from __future__ import annotations
@@ -25,14 +31,14 @@ from config.errors import DomainError
 
 
 class InsufficientCredits(DomainError):
-    """402 in the API (``gateway.errors.DOMAIN_STATUS``)."""
+    """402 in the API (``gateway.api.errors.DOMAIN_STATUS``)."""
 
     def __init__(self, message: str = "Insufficient credits") -> None:
         super().__init__("insufficient_credits", message)
 
 
 class KeyLimitExceeded(DomainError):
-    """402 in the API (``gateway.errors.DOMAIN_STATUS``)."""
+    """402 in the API (``gateway.api.errors.DOMAIN_STATUS``)."""
 
     def __init__(self, message: str = "The key's monthly spend limit is reached") -> None:
         super().__init__("key_limit_exceeded", message)
@@ -60,6 +66,28 @@ class RecordTable:
     model: type[models.Model]
     entry_field: str
     charge_field: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulateTable:
+    """Where an ``Accumulate`` adds: its model; ``key_fields``, the attnames of a unique
+    constraint naming one bucket (``date_field`` among them, the write's UTC date, filled by
+    the ledger); ``sum_fields``, the columns added to (``charge_field`` among them, filled
+    with the credits charged). Every other column must have a default."""
+
+    model: type[models.Model]
+    key_fields: tuple[str, ...]
+    sum_fields: tuple[str, ...]
+    date_field: str
+    charge_field: str
+
+
+class Accumulate(Protocol):
+    """A dataclass of one bucket's key (``table.key_fields`` but the date) and of what to
+    add to its sums (``table.sum_fields`` but the charge)."""
+
+    table: ClassVar[AccumulateTable]
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
 class Record(Protocol):
@@ -134,15 +162,28 @@ class Ledger(Protocol):
         ...
 
     def settle(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
-        """Charge ``cost`` and release the hold, writing ``record`` with the charge. The hold
-        bounds the cost; a cost above it is a breach, charged as far as the account can pay.
-        A hold already closed (swept) or of nothing is charged only what is available."""
+        """Charge ``cost`` and release the hold, writing ``record`` with the charge and adding
+        to ``accumulate``'s bucket (the charge among its sums). The hold bounds the cost; a
+        cost above it is a breach, charged as far as the account can pay. A hold already
+        closed (swept) or of nothing is charged only what is available."""
         ...
 
     def settle_step(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
         """``settle`` as a step of a transaction the caller holds open (it commits with the
         caller's other writes)."""
@@ -166,6 +207,11 @@ class Ledger(Protocol):
     def settle_interrupted(self, *, hold_id: int, memo: str = "") -> Interrupted | None:
         """Close a dead stream's hold, charging its last checkpoint (inside the caller's
         transaction, so its record commits with the charge). None if already closed."""
+        ...
+
+    def accumulate_step(self, *, accumulate: Accumulate, charge: int) -> None:
+        """Add ``accumulate`` and ``charge`` credits to its bucket, inside the caller's open
+        transaction (the sweeper's, after ``settle_interrupted``)."""
         ...
 
     def grant(

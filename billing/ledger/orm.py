@@ -20,6 +20,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing.ledger.base import (
+    Accumulate,
     HoldRef,
     InsufficientCredits,
     Interrupted,
@@ -29,6 +30,7 @@ from billing.ledger.base import (
     Released,
     Settled,
 )
+from billing.ledger.rows import accumulate_write, record_write
 from billing.metrics import HOLD_BREACHES
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 
@@ -160,20 +162,6 @@ def usage_entry(hold: HoldRef, *, charge: int, balance: int, memo: str) -> Ledge
     )
 
 
-def record_write(record: Record, *, entry_id: int | None, charge: int) -> int:
-    """Insert the caller's record with the ledger's columns filled in; its id."""
-    table = record.table
-    values: dict[str, Any] = {
-        f.name: getattr(record, f.name)
-        for f in dataclasses.fields(record)  # type: ignore[arg-type]
-    }
-    values[table.entry_field] = entry_id
-    values[table.charge_field] = charge
-    row = table.model(**values)
-    row.save(force_insert=True)
-    return int(row.pk)
-
-
 class OrmLedger:
     name = "orm"
 
@@ -219,13 +207,27 @@ class OrmLedger:
         return dataclasses.replace(ref, id=hold.id)
 
     def settle(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
         with transaction.atomic(durable=True):
-            return self.settle_step(hold=hold, cost=cost, memo=memo, record=record)
+            return self.settle_step(
+                hold=hold, cost=cost, memo=memo, record=record, accumulate=accumulate
+            )
 
     def settle_step(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
         """``settle`` inside the caller's open transaction."""
         charge = settle_charge(hold, cost)
@@ -238,6 +240,8 @@ class OrmLedger:
             charge, balance = settle_unheld(hold, charge)
         entry = usage_entry(hold, charge=charge, balance=balance, memo=memo)
         record_id = record_write(record, entry_id=entry.pk, charge=charge) if record else None
+        if accumulate is not None:
+            accumulate_write(accumulate, charge=charge)
         return Settled(entry=entry, record_id=record_id)
 
     def release(self, *, hold: HoldRef, record: Record | None = None) -> Released:
@@ -291,6 +295,9 @@ class OrmLedger:
         return Interrupted(
             entry=entry, checkpoint=hold.checkpoint or {}, checkpoint_at=hold.checkpoint_at
         )
+
+    def accumulate_step(self, *, accumulate: Accumulate, charge: int) -> None:
+        accumulate_write(accumulate, charge=charge)
 
     def grant(
         self, *, user_id: int, amount: int, kind: str, reference: str = "", memo: str = ""

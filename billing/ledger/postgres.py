@@ -19,18 +19,18 @@ import orjson
 from django.db import connection, transaction
 
 from billing.ledger import statements as st
-from billing.ledger.base import HoldRef, KeyCheck, Record, Released, Settled
+from billing.ledger.base import Accumulate, HoldRef, KeyCheck, Record, Released, Settled
 from billing.ledger.orm import (
     OrmLedger,
     insufficient,
     key_limit_exceeded,
     key_spend_hold,
     month_start,
-    record_write,
     settle_charge,
     settle_unheld,
     usage_entry,
 )
+from billing.ledger.rows import accumulate_write, record_write
 from billing.models import LedgerEntry
 from config import db
 
@@ -73,46 +73,79 @@ class PostgresLedger(OrmLedger):
         return dataclasses.replace(ref, id=int(row[0]))
 
     def settle(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
         if not hold.id or hold.month is not None or cost > hold.amount:
             with transaction.atomic(durable=True):
-                return self.settle_step(hold=hold, cost=cost, memo=memo, record=record)
-        settled = self._settle_statement(hold, max(cost, 0), memo, record)  # one statement
+                return self.settle_step(
+                    hold=hold, cost=cost, memo=memo, record=record, accumulate=accumulate
+                )
+        charge = max(cost, 0)
+        settled = self._settle_statement(hold, charge, memo, record, accumulate)  # one statement
         if settled is not None:
             return settled
         with transaction.atomic(durable=True):
-            return self._settle_unheld(hold, max(cost, 0), memo, record)
+            return self._settle_unheld(hold, charge, memo, record, accumulate)
 
     def settle_step(
-        self, *, hold: HoldRef, cost: int, memo: str = "", record: Record | None = None
+        self,
+        *,
+        hold: HoldRef,
+        cost: int,
+        memo: str = "",
+        record: Record | None = None,
+        accumulate: Accumulate | None = None,
     ) -> Settled:
         charge = settle_charge(hold, cost)
         if hold.id:
-            settled = self._settle_statement(hold, charge, memo, record)
+            settled = self._settle_statement(hold, charge, memo, record, accumulate)
             if settled is not None:
                 key_spend_close(hold, charge)
                 return settled
-        return self._settle_unheld(hold, charge, memo, record)
+        return self._settle_unheld(hold, charge, memo, record, accumulate)
 
     @staticmethod
     def _settle_statement(
-        hold: HoldRef, charge: int, memo: str, record: Record | None
+        hold: HoldRef,
+        charge: int,
+        memo: str,
+        record: Record | None,
+        accumulate: Accumulate | None,
     ) -> Settled | None:
         params = st.settle_params(hold, charge, memo)
         if record is not None:
             params.update(st.record_params(record))
-        row = db.run(st.settle_sql(type(record) if record is not None else None), params)
+        if accumulate is not None:
+            params.update(st.accumulate_params(accumulate))
+        sql = st.settle_sql(
+            type(record) if record is not None else None,
+            type(accumulate) if accumulate is not None else None,
+        )
+        row = db.run(sql, params)
         if row is None:
             return None
         entry = ledger_entry_of(hold, row[0], row[1], row[2], memo)
         return Settled(entry=entry, record_id=row[3] if record is not None else None)
 
     @staticmethod
-    def _settle_unheld(hold: HoldRef, charge: int, memo: str, record: Record | None) -> Settled:
+    def _settle_unheld(
+        hold: HoldRef,
+        charge: int,
+        memo: str,
+        record: Record | None,
+        accumulate: Accumulate | None,
+    ) -> Settled:
         charge, balance = settle_unheld(hold, charge)
         entry = usage_entry(hold, charge=charge, balance=balance, memo=memo)
         record_id = record_write(record, entry_id=entry.pk, charge=charge) if record else None
+        if accumulate is not None:
+            accumulate_write(accumulate, charge=charge)
         return Settled(entry=entry, record_id=record_id)
 
     def release(self, *, hold: HoldRef, record: Record | None = None) -> Released:

@@ -22,7 +22,7 @@ import orjson
 from django.db import connection
 from django.db.models import JSONField
 
-from billing.ledger.base import HoldRef, Record
+from billing.ledger.base import Accumulate, HoldRef, Record
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 
 
@@ -130,11 +130,15 @@ def _tables(cte: str) -> str:
 
 
 @functools.cache
-def settle_sql(record: type[Record] | None) -> str:
-    """Delete the hold, charge ``b_charge`` and release the rest, append the usage entry
-    and (with ``record``) insert the caller's row; returns (entry id, amount, balance_after
-    [, record id]). No row if the hold is already gone: nothing happened."""
+def settle_sql(record: type[Record] | None, accumulate: type[Accumulate] | None = None) -> str:
+    """Delete the hold, charge ``b_charge`` and release the rest, append the usage entry,
+    (with ``record``) insert the caller's row and (with ``accumulate``) add to its bucket;
+    returns (entry id, amount, balance_after [, record id]). No row if the hold is already
+    gone: nothing happened. Each part reads the one before (``FROM le``), so a settle that
+    finds no hold writes nothing at all."""
     cte = _tables(_SETTLE_CTE)
+    if accumulate is not None:
+        cte += f", acc_add AS ({accumulate_upsert(accumulate, charge_sql='-le.amount')})"
     if record is None:
         return f"WITH {cte} SELECT id, amount, balance_after FROM le"  # noqa: S608
     insert = record_insert(record, entry_sql="le.id", charge_sql="-le.amount")
@@ -222,3 +226,54 @@ def _cast(field: Any) -> str:
         return "jsonb"
     db_type = field.db_type(connection)
     return "text" if db_type.startswith("varchar") else db_type
+
+
+# --- the caller's running sums --------------------------------------------------------------
+
+
+@functools.cache
+def _accumulate_columns(accumulate: type[Accumulate]) -> dict[str, str]:
+    """attname: parameter name, of each column the accumulate carries (``u_`` prefixed)."""
+    return {f.name: f"u_{f.name}" for f in dataclasses.fields(accumulate)}  # type: ignore[arg-type]
+
+
+@functools.cache
+def accumulate_upsert(accumulate: type[Accumulate], *, charge_sql: str) -> str:
+    """``INSERT INTO <table> AS t (<key>, <sums>) SELECT … FROM le ON CONFLICT (<key>) DO
+    UPDATE SET <sum> = t.<sum> + EXCLUDED.<sum>``: one bucket's row made or added to, its
+    date the transaction's UTC date (as ``now()`` is the record's ``created_at``), its
+    charge ``charge_sql``. Concurrent settles on one bucket each add: the conflict waits
+    for the row's lock and adds to the committed sums."""
+    table = accumulate.table
+    model = table.model
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    given = _accumulate_columns(accumulate)
+    columns: list[str] = []
+    values: list[str] = []
+    for name in (*table.key_fields, *table.sum_fields):
+        field = by_attname[name]
+        columns.append(f'"{field.column}"')
+        if name == table.date_field:
+            values.append("(now() AT TIME ZONE 'UTC')::date")
+        elif name == table.charge_field:
+            values.append(charge_sql)
+        elif name in given:
+            values.append(f"%({given[name]})s::{_cast(field)}")
+        else:
+            raise TypeError(f"{accumulate.__name__} gives no value for {model.__name__}.{name}")
+    key = ", ".join(f'"{by_attname[n].column}"' for n in table.key_fields)
+    sums = ", ".join(
+        f'"{c}" = t."{c}" + EXCLUDED."{c}"'
+        for c in (by_attname[n].column for n in table.sum_fields)
+    )
+    return (
+        f"INSERT INTO {_t(model)} AS t ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM le ON CONFLICT ({key}) DO UPDATE SET {sums}"
+    )
+
+
+def accumulate_params(accumulate: Accumulate) -> dict[str, Any]:
+    return {
+        param: getattr(accumulate, name)
+        for name, param in _accumulate_columns(type(accumulate)).items()
+    }
