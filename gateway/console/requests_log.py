@@ -9,7 +9,7 @@ import base64
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from gateway.console.filters import UsageQuery
 from gateway.models import Generation
@@ -54,8 +54,10 @@ def cursor_decode(cursor: str) -> tuple[dt.datetime, int] | None:
 
 
 def after_cursor(rows: QuerySet[Generation], cursor: tuple[dt.datetime, int]) -> QuerySet:
+    """The rows after ``cursor`` in (created_at, id) descending order. ``created_at <= c`` is
+    the index's range condition; the exclusion only drops the cursor's own tie rows."""
     created_at, row_id = cursor
-    return rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id))
+    return rows.filter(created_at__lte=created_at).exclude(created_at=created_at, id__gte=row_id)
 
 
 @dataclass(frozen=True)
