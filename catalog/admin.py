@@ -9,11 +9,16 @@ Where a provider's key goes is for superusers only: a provider's ``base_url`` an
 ``add_provider`` / ``change_provider`` see both read-only, on add as on change (the admin
 ignores posted values of read-only fields). Nothing else in the admin writes them: the
 bulk actions only switch ``is_enabled``, and there is no import page.
+
+A model's form (``catalog.forms.ModelAdminForm``) shows modalities as checkboxes and
+supported parameters as a list of names, storing the same JSON lists; prices read ``1.76``
+and ``0``, never ``1.760000000`` or ``0E-9``. The admin site's titles are set here too.
 """
 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -26,7 +31,7 @@ from django.utils.safestring import SafeString
 from catalog.forms import ModelAdminForm, PriceInput
 from catalog.models import MODALITIES, Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
-from catalog.units import PRICE_UNITS, decimal_text
+from catalog.units import PRICE_UNITS, PriceUnit, decimal_text
 from catalog.validators import api_key_env_refusal
 
 # The admin's titles name the product (catalog's admin loads first: every app needs it).
@@ -128,10 +133,10 @@ class OutputModalityFilter(admin.SimpleListFilter):
         return queryset.filter(output_modalities__icontains=f'"{value}"')
 
 
-def _unit_price(unit_column: str, price: object) -> str:
-    unit = next(u for u in PRICE_UNITS if u.column == unit_column)
-    name = unit.name.replace("_", " ")
-    return f"{name} {decimal_text(price)}" + (" /1M" if unit.is_per_token else "")  # type: ignore[arg-type]
+def _unit_price(unit: PriceUnit, price: Decimal) -> str:
+    """``cache read 0.132 /1M`` (USD per 1M tokens) or ``image 0.04`` (USD per unit)."""
+    per = " /1M" if unit.is_per_token else ""
+    return f"{unit.name.replace('_', ' ')} {decimal_text(price)}{per}"
 
 
 @admin.register(Model)
@@ -180,7 +185,7 @@ class ModelAdmin(admin.ModelAdmin):
         """The units other than prompt and completion that the model sets a price for
         (an empty one falls back as its unit says)."""
         prices = [
-            (_unit_price(u.column, getattr(obj, u.column)),)
+            (_unit_price(u, getattr(obj, u.column)),)
             for u in OTHER_UNITS
             if getattr(obj, u.column) is not None
         ]

@@ -8,6 +8,7 @@ nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -45,15 +46,13 @@ class ModelCard:
         return self.model.prices.is_free
 
 
-def _price_line(unit: PriceUnit, credits: object) -> PriceLine:
+def _price_line(unit: PriceUnit, credits: Decimal) -> PriceLine:
     """Credits per token are USD per 1M tokens (the same number); credits per unit are
     divided by 1,000,000 for USD per unit."""
-    if unit.is_per_token:
-        usd, per = decimal_text(credits), "1M tokens"  # type: ignore[arg-type]
-    else:
-        usd, per = decimal_text(credits_to_usd(credits)), unit.name.replace("_", " ")  # type: ignore[arg-type]
     label = unit.name.replace("_", " ")
-    return PriceLine(api_key=unit.api_key, label=label, usd=usd, per=per)
+    if unit.is_per_token:
+        return PriceLine(unit.api_key, label, decimal_text(credits), "1M tokens")
+    return PriceLine(unit.api_key, label, decimal_text(credits_to_usd(credits)), label)
 
 
 def _card(model: ResolvedModel) -> ModelCard:
