@@ -21,8 +21,12 @@ class _PasswordConfirmed(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
+    id_prefix = "form"
+
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         self.user = user
+        # the settings page holds several forms with a password: ids unique per form
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
         super().__init__(*args, **kwargs)
 
     def clean_password(self) -> str:
@@ -33,6 +37,7 @@ class _PasswordConfirmed(forms.Form):
 
 
 class EmailChangeForm(_PasswordConfirmed):
+    id_prefix = "email"
     email = forms.EmailField(label="New email", max_length=254)
     field_order = ["email", "password"]
 
@@ -54,9 +59,10 @@ class TimeZoneForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "tz_%s")
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [(name, name) for name in sorted(time_zones())]
 
 
 class AccountDeleteForm(_PasswordConfirmed):
-    pass
+    id_prefix = "delete"

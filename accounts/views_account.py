@@ -43,13 +43,21 @@ def _page(request: HttpRequest, status: int = 200, **bound: Form) -> HttpRespons
     user = request.user
     forms: dict[str, Any] = {
         "email_form": EmailChangeForm(user=user),
-        "password_form": PasswordChangeForm(user),
+        "password_form": password_change_form(user),
         "time_zone_form": TimeZoneForm(initial={"time_zone": user.time_zone}),
         "delete_form": AccountDeleteForm(user=user),
         **bound,
     }
     context = {**forms, "deletion_refusal": user_deletion_refusal(user=user)}
     return render(request, "accounts/account.html", context, status=status)
+
+
+def password_change_form(user: Any, data: Any = None) -> PasswordChangeForm:
+    """Django's form, its ids unique on the settings page, without its autofocus (which
+    would scroll the page to the password section)."""
+    form = PasswordChangeForm(user, data, auto_id="pw_%s")
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    return form
 
 
 @never_cache
@@ -78,7 +86,7 @@ def account_email(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def account_password(request: HttpRequest) -> HttpResponse:
-    form = PasswordChangeForm(request.user, request.POST)
+    form = password_change_form(request.user, request.POST)
     if form.is_valid():
         user = form.save()
         update_session_auth_hash(request, user)  # this session stays signed in, others end

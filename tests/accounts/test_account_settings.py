@@ -5,6 +5,8 @@ required on each."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -29,10 +31,10 @@ def test_email_change_needs_the_password_and_a_free_address(owner: User, signed_
     # a wrong password: refused next to the password field
     resp = signed_in.post("/account/email/", {"email": "new@example.com", "password": "nope"})
     assert resp.status_code == 200
-    assert 'id="id_password_error"' in resp.content.decode()
+    assert 'id="email_password_error"' in resp.content.decode()
     # someone else's address, in other letters: refused next to the email field
     resp = signed_in.post("/account/email/", {"email": "Taken@Example.com", "password": PASSWORD})
-    assert 'id="id_email_error"' in resp.content.decode()
+    assert 'id="email_email_error"' in resp.content.decode()
     owner.refresh_from_db()
     assert owner.email == "owner@example.com"
     # right: changed (lower-cased), and the new address logs in
@@ -66,7 +68,7 @@ def test_password_change_errors_sit_next_to_the_fields(owner: User, signed_in: C
         {"old_password": "wrong", "new_password1": "12345678", "new_password2": "12345678"},
     )
     body = resp.content.decode()
-    assert 'id="id_old_password_error"' in body and 'id="id_new_password2_error"' in body
+    assert 'id="pw_old_password_error"' in body and 'id="pw_new_password2_error"' in body
     owner.refresh_from_db()
     assert owner.check_password(PASSWORD)
 
@@ -74,7 +76,7 @@ def test_password_change_errors_sit_next_to_the_fields(owner: User, signed_in: C
 def test_time_zone_is_validated_and_used_for_console_times(owner: User, signed_in: Client) -> None:
     assert owner.time_zone == "UTC"
     resp = signed_in.post("/account/time-zone/", {"time_zone": "Mars/Olympus_Mons"})
-    assert resp.status_code == 200 and 'id="id_time_zone_error"' in resp.content.decode()
+    assert resp.status_code == 200 and 'id="tz_time_zone_error"' in resp.content.decode()
     owner.refresh_from_db()
     assert owner.time_zone == "UTC"
     resp = signed_in.post("/account/time-zone/", {"time_zone": "Asia/Kolkata"})
@@ -122,7 +124,7 @@ def test_deletion_at_zero_revokes_keys_deactivates_and_signs_out(
     credits_grant(user_id=owner.pk, amount=-1_000, kind=LedgerEntry.Kind.ADJUSTMENT, reference="z")
     # the wrong password: nothing happens
     resp = signed_in.post("/account/delete/", {"password": "wrong"})
-    assert resp.status_code == 200 and 'id="id_password_error"' in resp.content.decode()
+    assert resp.status_code == 200 and 'id="delete_password_error"' in resp.content.decode()
     assert User.objects.get(pk=owner.pk).is_active
     # the right one: deleted
     resp = signed_in.post("/account/delete/", {"password": PASSWORD})
@@ -159,3 +161,10 @@ def test_settings_need_a_log_in(db: None, path: str) -> None:
     resp = Client().get(path) if path == "/account/" else Client().post(path, {})
     assert resp.status_code == 302
     assert resp["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_the_settings_page_s_element_ids_are_unique(owner: User, signed_in: Client) -> None:
+    body = signed_in.get("/account/").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', body)
+    assert len(ids) > 8 and len(ids) == len(set(ids))
+    assert "autofocus" not in body  # the page opens at its top
