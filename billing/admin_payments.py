@@ -119,13 +119,21 @@ class TopUpPackAdmin(admin.ModelAdmin):
         "slug",
         "name",
         "price_usd",
-        "credits",
-        "bonus_credits",
+        "credits_cell",
+        "bonus",
         "is_active",
         "sort_order",
     ]
     list_editable = ["is_active", "sort_order"]
     search_fields = ["slug", "name"]
+
+    @admin.display(description="credits (bonus included)", ordering="credits")
+    def credits_cell(self, obj: TopUpPack) -> str:
+        return credits_cell(obj.credits)
+
+    @admin.display(description="bonus")
+    def bonus(self, obj: TopUpPack) -> str:
+        return credits_cell(obj.bonus_credits)
 
 
 @admin.register(Payment)
@@ -265,10 +273,22 @@ class CreditAdjustmentAdmin(AccountOwnerColumn, ReadOnlyAdmin):
 
 @admin.register(PaymentDispute)
 class PaymentDisputeAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_dispute_id", "payment", "status", "opened_at", "closed_at", "clearance"]
+    list_display = ["stripe_dispute_id", "payment_id", "owner", "status", "opened", "closed"]
     list_filter = ["status"]
     search_fields = ["stripe_dispute_id", "payment__account__user__email"]
-    list_select_related = ["payment", "clearance"]
+    list_select_related = ["payment__account__user"]
+
+    @admin.display(description="owner", ordering="payment__account__user__email")
+    def owner(self, obj: PaymentDispute) -> str:
+        return obj.payment.account.user.email
+
+    @admin.display(description="opened", ordering="opened_at")
+    def opened(self, obj: PaymentDispute) -> str:
+        return time_cell(obj.opened_at)
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, obj: PaymentDispute) -> str:
+        return time_cell(obj.closed_at)
 
 
 @admin.register(SuspensionClearance)

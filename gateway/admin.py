@@ -4,6 +4,8 @@ with USD; the record's page has everything else."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -70,4 +72,9 @@ class GenerationAdmin(ReadOnlyAdmin):
 
 @admin.register(RateCounter)
 class RateCounterAdmin(ReadOnlyAdmin):
-    list_display = ["api_key_id", "tat"]
+    list_display = ["api_key_id", "next_at"]
+
+    @admin.display(description="next request allowed at", ordering="tat")
+    def next_at(self, obj: RateCounter) -> str:
+        """The theoretical arrival time (GCRA), microseconds since the epoch."""
+        return time_cell(dt.datetime.fromtimestamp(obj.tat / 1_000_000, tz=dt.UTC))
