@@ -105,21 +105,28 @@ def tokens_label(value: float | None) -> str:
     return "" if value is None else f"{int(value):,} tokens"
 
 
-def chart_svg(table: ChartTable, *, label: Callable[[float | None], str]) -> bytes:
-    """A stacked bar chart of ``table``, one bar per UTC day, as SVG bytes."""
-    every = max(1, len(table.days) // 10)
+# width, height, day labels at most, legend characters
+SIZES = {"wide": (960, 360, 10, 28), "small": (480, 400, 4, 14)}
+
+
+def chart_svg(
+    table: ChartTable, *, label: Callable[[float | None], str], size: str = "wide"
+) -> str:
+    """A stacked bar chart of ``table``, one bar per UTC day, as SVG text; "small" is drawn
+    for phones (larger text once scaled down, fewer day labels)."""
+    width, height, labels, legend = SIZES.get(size, SIZES["wide"])
+    every = max(1, -(-len(table.days) // labels))
     chart = pygal.StackedBar(
         style=STYLE,
         js=[],
         disable_xml_declaration=True,
-        width=960,
-        height=360,
+        width=width,
+        height=height,
         title=table.title,
-        x_title="UTC day",
         value_formatter=label,
         legend_at_bottom=True,
-        legend_at_bottom_columns=4,
-        truncate_legend=28,
+        truncate_legend=legend,
+        truncate_label=-1,
         x_label_rotation=0,
         show_minor_x_labels=False,
         x_labels_major_every=every,
@@ -130,4 +137,4 @@ def chart_svg(table: ChartTable, *, label: Callable[[float | None], str]) -> byt
     chart.x_labels = [day.strftime("%b %d") for day in table.days]
     for n, group in enumerate(table.groups):
         chart.add(group, [row[n] or None for row in table.values])
-    return chart.render(is_unicode=False)
+    return chart.render(is_unicode=True)

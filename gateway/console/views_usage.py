@@ -57,17 +57,19 @@ def usage(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def usage_chart(request: HttpRequest, kind: str) -> HttpResponse:
-    """``spend.svg`` or ``tokens.svg`` for the same query string as the usage page."""
+    """``spend.svg`` or ``tokens.svg`` for the same query string as the usage page (``size``
+    "small" for phones)."""
     if kind not in ("spend", "tokens"):
         raise Http404
     _, query = _query(request)
     spend, tokens = usage_charts(
         user_id=request.user.pk, start=query.start, end=query.end, by=query.by
     )
+    size = request.GET.get("size", "wide")
     if kind == "spend":
-        svg = charts.chart_svg(spend, label=charts.credits_label)
+        svg = charts.chart_svg(spend, label=charts.credits_label, size=size)
     else:
-        svg = charts.chart_svg(tokens, label=charts.tokens_label)
+        svg = charts.chart_svg(tokens, label=charts.tokens_label, size=size)
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
     return response
@@ -100,9 +102,7 @@ def generation_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     breakdown = generation.cost_breakdown if isinstance(generation.cost_breakdown, dict) else {}
     context = {
         "g": generation,
-        "prices": sorted((generation.prices or {}).items())
-        if isinstance(generation.prices, dict)
-        else [],
+        "prices": list(generation.prices.items()) if isinstance(generation.prices, dict) else [],
         "breakdown": list(breakdown.items()),
         "attempts": generation.attempts if isinstance(generation.attempts, list) else [],
         "total_text": credits_text(generation.cost),
