@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import mail
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "var/test-artifacts")) / "console"
 KEY_RE = re.compile(r"sk-[0-9a-f]{12}-[A-Za-z0-9_\-]{43}")
 PASSWORD = "a long enough password 1"
+NEW_PASSWORD = "another long enough password 2"
+EMAIL = "browser-user-with-a-long-address@example.com"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -59,7 +62,7 @@ def test_console_pages_in_a_browser(live_server: Any, monkeypatch: pytest.Monkey
         assert page.locator("#id_email_error").count() == 1
         overflow |= shoot(page, "signup-errors")
         # sign up
-        page.fill("input[name=email]", "browser-user-with-a-long-address@example.com")
+        page.fill("input[name=email]", EMAIL)
         page.fill("input[name=password1]", PASSWORD)
         page.fill("input[name=password2]", PASSWORD)
         page.click("button[type=submit]")
@@ -102,5 +105,30 @@ def test_console_pages_in_a_browser(live_server: Any, monkeypatch: pytest.Monkey
         overflow |= shoot(page, "account")
         page.goto(f"{base}/keys/")
         assert "(UTC+01:00)" in page.content()
+        # password reset, signed out: the request, the email's link, a new password
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(f"{base}/accounts/login/")
+        page.click("a[href='/accounts/password/reset/']")
+        page.fill("input[name=email]", EMAIL)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/accounts/password/reset/sent/")
+        overflow |= shoot(page, "password-reset-sent")
+        link = re.search(r"http://\S+/accounts/password/reset/\S+/\S+/", mail.outbox[-1].body)
+        assert link is not None
+        page.goto(link.group(0))
+        page.fill("input[name=new_password1]", "short")
+        page.fill("input[name=new_password2]", "short")
+        page.click("button[type=submit]")
+        assert page.locator("#id_new_password2_error").count() == 1
+        overflow |= shoot(page, "password-reset-confirm-errors")
+        page.fill("input[name=new_password1]", NEW_PASSWORD)
+        page.fill("input[name=new_password2]", NEW_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/accounts/password/reset/complete/")
+        overflow |= shoot(page, "password-reset-complete")
+        page.goto(link.group(0))
+        assert "This link does not work" in page.content()
+        overflow |= shoot(page, "password-reset-link-used")
         browser.close()
     assert overflow == dict.fromkeys(overflow, 0), overflow
+    assert User.objects.get(email=EMAIL).check_password(NEW_PASSWORD)
