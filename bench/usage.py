@@ -13,6 +13,7 @@ grows). Run from the project root: ``.venv/bin/python bench/usage.py`` (``--help
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import statistics
@@ -203,7 +204,7 @@ def main() -> None:
     client.force_login(User.objects.get(pk=user_id))
     today = dt.datetime.now(dt.UTC).date()
     per_day = rows / args.days
-    csv_days = max(1, round(args.csv_rows / per_day))
+    csv_days = max(1, math.ceil(args.csv_rows / per_day) + 1)  # today is a partial day
     csv_range = {
         "period": "custom",
         "start": (today - dt.timedelta(days=csv_days - 1)).isoformat(),
