@@ -20,7 +20,7 @@ class CreditAccount(models.Model):
     )
     balance = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
-    # Read with the key on every request (gateway.auth), so that neither check costs a query:
+    # Read with the key on every request (gateway.api.auth), so that neither check costs a query:
     is_suspended = models.BooleanField(
         default=False,
         help_text="Every key answers 403 account_suspended (a refund or dispute took back "

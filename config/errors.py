@@ -1,8 +1,8 @@
 """The domain error types. Billing, accounts and tasks raise :class:`DomainError` (a code,
 a message, the parameter at fault) without knowing about HTTP; the API's one mapping
-(``gateway.errors.DOMAIN_STATUS``) gives each code its status. :class:`ApiError` is a
+(``gateway.api.errors.DOMAIN_STATUS``) gives each code its status. :class:`ApiError` is a
 DomainError that already carries its status. One DRF exception handler
-(:func:`gateway.errors.exception_handler`) renders both in the calling surface's shape."""
+(:func:`gateway.api.errors.exception_handler`) renders both in the calling surface's shape."""
 
 from __future__ import annotations
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway import sweeper
+from gateway.records import sweeper
 
 
 @shared_task(name="gateway.tasks.holds_sweep")
 def holds_sweep() -> dict[str, int]:
     """Close the holds of requests that died (scheduled every minute; see
-    ``gateway.sweeper``); returns what it did: holds released, interrupted records written,
+    ``gateway.records.sweeper``); returns what it did: holds released, interrupted records written,
     credits charged."""
     report = sweeper.holds_sweep()
     return {

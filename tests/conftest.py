@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from catalog.models import Model, Provider
-from gateway import keycache, routing
+from gateway.pipeline import keycache, routing
 from tests.factories import (
     ANTHROPIC_KEY_ENV,
     ANTHROPIC_SECRET,

@@ -14,8 +14,8 @@ from django.test import Client
 
 from billing.models import Hold, KeySpend, LedgerEntry
 from billing.selectors import ledger_breaches
-from gateway import ratelimit
 from gateway.models import RateCounter
+from gateway.pipeline import ratelimit
 from tests.factories import Account
 from tests.fakes.upstream import reply_text, usage_for
 

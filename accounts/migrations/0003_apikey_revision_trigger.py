@@ -2,7 +2,7 @@
 
 The services bump ``revision`` themselves, but a raw ``QuerySet.update()``, an operator's SQL
 or another tool does not, and a process holding a cached copy of the key
-(gateway/keycache.py) would keep serving the old allowlists and limits. On PostgreSQL a
+(gateway/pipeline/keycache.py) would keep serving the old allowlists and limits. On PostgreSQL a
 BEFORE UPDATE trigger bumps it whenever any column other than ``revision`` and
 ``last_used_at`` changes (the latter is written by ``apikey_touch`` on use and changes
 nothing a cached copy decides by). An update that already moves the revision (every

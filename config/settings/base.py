@@ -42,7 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "gateway.middleware.RequestIdMiddleware",
+    "gateway.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -58,10 +58,10 @@ MIDDLEWARE = [
 # The API's requests skip the console's middleware (see config/handler.py).
 API_PATH_PREFIXES = ("/v1/", "/api/v1/")
 API_MIDDLEWARE = [
-    "gateway.middleware.RequestIdMiddleware",
-    "gateway.middleware.AllowedHostMiddleware",  # before anything that reads the host
+    "gateway.api.middleware.RequestIdMiddleware",
+    "gateway.api.middleware.AllowedHostMiddleware",  # before anything that reads the host
     "django.middleware.security.SecurityMiddleware",
-    "gateway.middleware.ContentLengthMiddleware",
+    "gateway.api.middleware.ContentLengthMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -203,8 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
-    "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.negotiation.IgnoreAcceptNegotiation",
+    "EXCEPTION_HANDLER": "gateway.api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.api.negotiation.IgnoreAcceptNegotiation",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -265,7 +265,7 @@ GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", defau
 GATEWAY_REQUEST_DEADLINE_SECONDS = env.float("GATEWAY_REQUEST_DEADLINE_SECONDS", default=600.0)
 GATEWAY_MAX_ATTEMPTS = env.int("GATEWAY_MAX_ATTEMPTS", default=3)
 # Requests in their database phase at once, per process: below the pool size, so settling
-# finished requests always finds a connection (see gateway/gate.py).
+# finished requests always finds a connection (see gateway/pipeline/gate.py).
 GATEWAY_DB_ADMISSIONS = env.int(
     "GATEWAY_DB_ADMISSIONS", default=max(1, env.int("DB_POOL_MAX_SIZE", default=20) - 6)
 )
@@ -278,7 +278,7 @@ GATEWAY_CATALOG_TTL_SECONDS = env.float("GATEWAY_CATALOG_TTL_SECONDS", default=2
 # The product's name in Django admin's titles and on the public models page.
 GATEWAY_SITE_NAME = env("GATEWAY_SITE_NAME", default="LLM API gateway")
 # How long a key read for a billed request may be reused, provisionally, by this process
-# (gateway/keycache.py: the reserve re-checks it). 0 reads it on every request.
+# (gateway/pipeline/keycache.py: the reserve re-checks it). 0 reads it on every request.
 GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=60.0)
 GATEWAY_STREAM_KEEPALIVE_SECONDS = env.float("GATEWAY_STREAM_KEEPALIVE_SECONDS", default=10.0)
 # Input tokens held for each image given by URL (its bytes say nothing of its size): above

@@ -1,5 +1,6 @@
 """The ``anthropic`` dialect: ``POST {base}/v1/messages`` with ``x-api-key`` and
-``anthropic-version``; canonical requests are translated by ``gateway.formats.anthropic``."""
+``anthropic-version``; canonical requests are translated by
+``gateway.providers.anthropic_format``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import orjson
 
 from catalog.selectors import RouteInfo
-from gateway.formats.anthropic import (
+from gateway.providers.anthropic_format import (
     AnthropicChunker,
     from_anthropic,
     to_anthropic,

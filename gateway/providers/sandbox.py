@@ -12,7 +12,7 @@ from typing import Any
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
-from gateway import tokens
+from gateway.pipeline import tokens
 from gateway.providers.base import Completion
 from gateway.providers.dialect import ChunkSource, DialectBase, LocalStream, StreamChunk
 

@@ -10,7 +10,7 @@ import orjson
 
 from config.errors import ApiError
 from gateway.providers import Completion, StreamChunk
-from gateway.records import Outcome
+from gateway.records.outcome import Outcome
 
 FINISH_REASONS = {
     "stop": "stop",

@@ -8,9 +8,9 @@ from typing import Any
 
 from config.errors import ApiError
 from gateway.providers import Completion, StreamChunk
-from gateway.records import Outcome
+from gateway.records.outcome import Outcome
 from gateway.surfaces.chat import ChatStreamEncoder, chat_response, sse
-from gateway.validation import expect_int, invalid
+from gateway.surfaces.validation import expect_int, invalid
 
 _LEGACY_ONLY = ("prompt", "suffix", "echo", "best_of", "logprobs")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from config.errors import ApiError
 from gateway.providers import Completion
-from gateway.records import Outcome
-from gateway.validation import (
+from gateway.records.outcome import Outcome
+from gateway.surfaces.validation import (
     expect_int,
     expect_str,
     invalid,

@@ -8,13 +8,13 @@ from typing import Any
 import orjson
 
 from config.errors import ApiError
-from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH
-from gateway.formats.anthropic_inbound import anthropic_usage, request_to_canonical
+from gateway.pipeline.tokens import GATEWAY_FIELDS
+from gateway.pipeline.upstream import Native
 from gateway.providers import StreamChunk
-from gateway.records import Outcome
-from gateway.tokens import GATEWAY_FIELDS
-from gateway.upstream import Native
-from gateway.validation.messages import messages_validate
+from gateway.providers.anthropic_format import FINISH_TO_STOP, STOP_TO_FINISH
+from gateway.records.outcome import Outcome
+from gateway.surfaces.messages_inbound import anthropic_usage, request_to_canonical
+from gateway.surfaces.validation.messages import messages_validate
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:

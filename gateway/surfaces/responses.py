@@ -11,9 +11,9 @@ import orjson
 
 from config.errors import ApiError
 from gateway.providers import StreamChunk
-from gateway.records import Outcome
-from gateway.validation import invalid
-from gateway.validation.responses import responses_validate
+from gateway.records.outcome import Outcome
+from gateway.surfaces.validation import invalid
+from gateway.surfaces.validation.responses import responses_validate
 
 # models, provider and transforms: the gateway's own routing fields, on every surface
 _PASS = (
@@ -30,7 +30,8 @@ _PASS = (
 
 
 def _content(parts: Any) -> Any:
-    """A message's content (checked by gateway.validation.responses) as canonical content."""
+    """A message's content (checked by gateway.surfaces.validation.responses) as canonical
+    content."""
     if isinstance(parts, str):
         return parts
     out: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from accounts.services import apikey_create, apikey_revoke, user_create
 from billing.models_payments import BillingProfile
 from billing.tiers import tiers_all
 from config.errors import DomainError
-from gateway.errors import api_error_of
+from gateway.api.errors import api_error_of
 
 PAYG = tiers_all()[0]
 

@@ -20,10 +20,10 @@ from django.utils import timezone
 from billing.models import Hold, LedgerEntry
 from billing.selectors import ledger_breaches
 from billing.services import HoldRef, credits_reserve, credits_settle, hold_checkpoint
-from gateway.invariants import generation_ledger_breaches
 from gateway.models import Generation
-from gateway.selectors import sweep_age_seconds
-from gateway.sweeper import generation_interrupt, holds_sweep
+from gateway.records.invariants import generation_ledger_breaches
+from gateway.records.selectors import sweep_age_seconds
+from gateway.records.sweeper import generation_interrupt, holds_sweep
 from tests.billing.conftest import account_row, key_spend_row, request_id_new
 from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream

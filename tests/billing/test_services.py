@@ -15,7 +15,7 @@ from billing.services import (
     credits_release,
     credits_settle,
 )
-from gateway.errors import api_error_of
+from gateway.api.errors import api_error_of
 from tests.billing.conftest import account_row, key_spend_row
 
 

@@ -17,7 +17,7 @@ from billing.selectors import ledger_breaches
 from billing.services import HoldRef, credits_settle
 from config.celery import app as celery_app
 from gateway import tasks
-from gateway.sweeper import holds_sweep
+from gateway.records.sweeper import holds_sweep
 from tests.billing.conftest import account_row, key_spend_row
 
 LATE = "after its hold was released"
@@ -43,7 +43,7 @@ def test_task_releases_an_expired_hold_exactly_once(make_account, reserve, caplo
     expire(dead)
     assert account_row(account) == (10_000, 3_500)
     # when the scheduled task runs
-    with caplog.at_level(logging.WARNING, logger="gateway.sweeper"):
+    with caplog.at_level(logging.WARNING, logger="gateway.records.sweeper"):
         released = tasks.holds_sweep.delay().get()["released"]
     # then only the dead hold is released: balance unchanged, held and KeySpend back
     assert released == 1

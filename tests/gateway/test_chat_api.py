@@ -366,7 +366,7 @@ def test_a_full_admission_gate_answers_503_and_charges_nothing(
     api, make_model, make_account, upstream, settings
 ):
     # given a gate with no free slot
-    from gateway import gate
+    from gateway.pipeline import gate
 
     settings.GATEWAY_ADMISSION_TIMEOUT_SECONDS = 0.05
     gate._gate = None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from catalog.selectors import RouteInfo
-from gateway.failover import failure_error
+from gateway.pipeline.failover import failure_error
 from gateway.providers import DIALECTS, NATIVE_DIALECTS, OperationUnsupported
 from gateway.providers.dialect import UpstreamTask
 

@@ -1,4 +1,4 @@
-"""The one failover driver (gateway.failover): which routes it tries, in which order, what
+"""The one failover driver (gateway.pipeline.failover): which routes it tries, in which order, what
 it records of each attempt, when it stops, and what is left of the hold when nothing
 answered. The attempt is a scripted function, as the pipeline and the stream driver pass
 their own; everything else (the reserve, the release, the record) is the real thing."""
@@ -13,13 +13,13 @@ import pytest
 
 from catalog.selectors import RouteInfo
 from config.errors import ApiError
-from gateway import pipeline
-from gateway.failover import failover, outcome_new
 from gateway.models import Generation
-from gateway.planning import Caller, Candidate
+from gateway.pipeline.complete import Admission, admit
+from gateway.pipeline.failover import failover, outcome_new
+from gateway.pipeline.planning import Caller, Candidate
 from gateway.providers import ProviderError
-from gateway.records import Outcome
-from gateway.validation import chat_validate
+from gateway.records.outcome import Outcome
+from gateway.surfaces.validation import chat_validate
 from tests.factories import Account, AccountFactory, ModelFactory
 
 START = 5_000_000
@@ -33,7 +33,7 @@ def account(make_account: AccountFactory, make_model: ModelFactory) -> Account:
     return make_account(START)
 
 
-def admitted(account: Account) -> pipeline.Admission:
+def admitted(account: Account) -> Admission:
     key = account.key
     caller = Caller(
         request_id=f"gen-{uuid.uuid4().hex}",
@@ -41,7 +41,7 @@ def admitted(account: Account) -> pipeline.Admission:
         account_id=key.user.credit_account.pk,
         surface="chat.completions",
     )
-    return pipeline.admit(caller, chat_validate(dict(BODY)))
+    return admit(caller, chat_validate(dict(BODY)))
 
 
 Script = dict[str, ProviderError | BaseException | str]
@@ -68,7 +68,7 @@ def attempts_of(outcome: Outcome) -> list[tuple[Any, ...]]:
     return [(a["status"], a["error"]) for a in outcome.attempts]
 
 
-def record_of(admission: pipeline.Admission) -> Generation:
+def record_of(admission: Admission) -> Generation:
     return Generation.objects.get(request_id=admission.caller.request_id)
 
 

@@ -1,4 +1,4 @@
-"""The admission gate (gateway.gate) bounds requests in their database phase; a client that
+"""The admission gate (gateway.pipeline.gate) bounds requests in their database phase; a client that
 is slow to send its body is not in that phase, so it cannot take a slot from others."""
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def test_loading_the_wsgi_application_imports_the_views():
     """A worker imports the URL conf and the views as it starts, not in its first request."""
     code = (
         "import sys; import config.wsgi; "
-        "print(all(m in sys.modules for m in ('config.urls', 'gateway.apis', 'accounts.views')))"
+        "print(all(m in sys.modules"
+        " for m in ('config.urls', 'gateway.api.surfaces', 'accounts.views')))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     out = subprocess.run(

@@ -1,7 +1,7 @@
-"""The provisional key cache of the billed endpoints (gateway/keycache.py, PostgreSQL): a key
-read moments ago is reused without a query, and yet every change to it, made by this process
-or any other (here: straight SQL, as another process or an operator would), counts on the
-very next request, paid or free, valid or not."""
+"""The provisional key cache of the billed endpoints (gateway/pipeline/keycache.py,
+PostgreSQL): a key read moments ago is reused without a query, and yet every change to it,
+made by this process or any other (here: straight SQL, as another process or an operator
+would), counts on the very next request, paid or free, valid or not."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from accounts.services import apikey_revoke, apikey_touch, apikey_update
 from billing.models import Hold
-from gateway import auth
+from gateway.api import auth
 from gateway.models import Generation
 from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream

@@ -12,9 +12,10 @@ import requests
 from django.test import Client
 
 from billing.models import Hold, LedgerEntry
-from gateway import apis, failover, pipeline
-from gateway.middleware import ContentLengthMiddleware
+from gateway.api import surfaces
+from gateway.api.middleware import ContentLengthMiddleware
 from gateway.models import Generation
+from gateway.pipeline import complete, failover
 from tests.helpers import assert_not_charged, chat_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,14 +27,14 @@ BOOM = "boom"  # a request for this model raises inside the view
 def raising_view(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chat surface's validation raises an unforeseen error for model ``boom``: a bug
     inside the view, after the admission slot and the key were taken."""
-    validate = apis.chat_validate
+    validate = surfaces.chat_validate
 
     def buggy(raw: Any) -> Any:
         if isinstance(raw, dict) and raw.get("model") == BOOM:
             raise RuntimeError("a bug")
         return validate(raw)
 
-    monkeypatch.setattr(apis, "chat_validate", buggy)
+    monkeypatch.setattr(surfaces, "chat_validate", buggy)
 
 
 def test_exceptions_in_views_give_their_admission_slot_back(
@@ -113,7 +114,7 @@ def test_an_exception_after_the_hold_releases_it_and_records_the_request(
     def broken(**kwargs: Any) -> Any:
         raise ArithmeticError("a bug in pricing")
 
-    monkeypatch.setattr(pipeline, "cost_compute", broken)
+    monkeypatch.setattr(complete, "cost_compute", broken)
     make_model()
     account = make_account()
     balance = account.balance()

@@ -1,4 +1,4 @@
-"""The per-key rate limit (gateway/ratelimit.py, GCRA) on each of its shared backends: the
+"""The per-key rate limit (gateway/pipeline/ratelimit.py, GCRA) on each of its shared backends: the
 database (always) and Redis (when REDIS_URL names one). Time is driven with ``now``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.db import connection
 
 from config.errors import ApiError
 from gateway.models import RateCounter
-from gateway.ratelimit import ratelimit_hit
+from gateway.pipeline.ratelimit import ratelimit_hit
 from tests.helpers import rate_counters_clear
 
 KEY = 9_000_000_001  # not a real key: the limiter needs only an id

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway import ratelimit
 from gateway.models import Generation
+from gateway.pipeline import ratelimit
 from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import ApiClient, assert_error, chat_body, rate_counters_clear
@@ -100,7 +100,7 @@ def test_with_redis_unreachable_the_limit_holds_per_process_and_is_logged_once(
     # given a 3/min key, and the limiter's Redis refusing connections
     make_model("test/echo")
     account = make_account(START, rate_limit_rpm=3)
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.pipeline.ratelimit")
     # when it sends 10 billed requests and a few keyed reads
     billed = [
         api.post("/v1/chat/completions", chat_body(max_tokens=5), account=account)
@@ -117,7 +117,7 @@ def test_with_redis_unreachable_the_limit_holds_per_process_and_is_logged_once(
     assert len(upstream.requests) == 3
     assert Generation.objects.filter(api_key=account.key, status="success").count() == 3
     # and the outage was logged once, not once per request
-    warnings = [r for r in caplog.records if r.name == "gateway.ratelimit"]
+    warnings = [r for r in caplog.records if r.name == "gateway.pipeline.ratelimit"]
     assert len(warnings) == 1
     assert "Redis unreachable" in warnings[0].getMessage()
     assert "limiting per process" in warnings[0].getMessage()
@@ -131,7 +131,7 @@ def test_redis_is_tried_again_after_the_retry_interval(
 ) -> None:
     # given one refused connection: the per-process limit is used for REDIS_RETRY_SECONDS
     account = make_account(START)
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.pipeline.ratelimit")
     tried: list[int] = []
     ratelimit.ratelimit_hit(key_id=account.key.pk, limit=100)
     state = ratelimit._redis_get()
@@ -149,4 +149,4 @@ def test_redis_is_tried_again_after_the_retry_interval(
     state.down_until = 0.0  # the interval has passed
     ratelimit.ratelimit_hit(key_id=account.key.pk, limit=100)
     assert tried == [1]  # asked, refused again: still one warning in this minute
-    assert len([r for r in caplog.records if r.name == "gateway.ratelimit"]) == 1
+    assert len([r for r in caplog.records if r.name == "gateway.pipeline.ratelimit"]) == 1

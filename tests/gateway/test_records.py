@@ -10,7 +10,7 @@ import pytest
 
 from billing.ledger.statements import record_insert, record_params
 from gateway.models import Generation
-from gateway.records import GenerationRow, Outcome
+from gateway.records.outcome import GenerationRow, Outcome
 
 # What the PostgreSQL ledger's insert of the record fills in itself: the ledger entry, the
 # charge and the time.

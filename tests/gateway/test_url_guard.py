@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config.errors import DomainError
-from gateway.errors import api_error_of
+from gateway.api.errors import api_error_of
 from gateway.providers import transport, url_guard
 from gateway.providers.url_guard import address_refusal, assert_public_url
 from tests.fakes.handler import FakeServer, JsonHandler

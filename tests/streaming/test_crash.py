@@ -29,8 +29,8 @@ from django.db import connection
 from bench.procstat import children
 from billing.models import Hold
 from billing.selectors import ledger_breaches
-from gateway.invariants import generation_ledger_breaches
 from gateway.models import Generation
+from gateway.records.invariants import generation_ledger_breaches
 from tests.factories import AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.streaming.test_disconnect import stream_open_raw

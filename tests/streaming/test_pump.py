@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from gateway.pipeline.streaming import _END, _Pump
 from gateway.providers import StreamChunk
 from gateway.providers.dialect import LocalStream
-from gateway.streaming import _END, _Pump
 
 
 def endless() -> Iterator[dict[str, Any]]:

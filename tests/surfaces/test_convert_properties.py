@@ -31,16 +31,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.formats.anthropic import (
+from gateway.providers import Completion
+from gateway.providers.anthropic_format import (
     STOP_TO_FINISH,
     from_anthropic,
     to_anthropic,
     usage_from_anthropic,
 )
-from gateway.formats.anthropic_inbound import request_to_canonical, response_from_canonical
-from gateway.providers import Completion
-from gateway.records import Outcome
+from gateway.records.outcome import Outcome
 from gateway.surfaces.chat import chat_response
+from gateway.surfaces.messages_inbound import request_to_canonical, response_from_canonical
 
 EXAMPLES = settings(max_examples=100, deadline=None)
 EMPTY_SCHEMA = {"type": "object", "properties": {}}

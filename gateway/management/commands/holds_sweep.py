@@ -1,11 +1,11 @@
 """``manage.py holds_sweep``: close the holds of requests that died, as the Celery beat task
-does (``gateway.sweeper.holds_sweep``), for operators and cron where beat does not run."""
+does (``gateway.records.sweeper.holds_sweep``), for operators and cron where beat does not run."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from gateway.sweeper import holds_sweep
+from gateway.records.sweeper import holds_sweep
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.payment_selectors import payment_breaches
 from billing.selectors import ledger_breaches, ledger_counts, ledger_snapshot
-from gateway.invariants import generation_count, generation_ledger_breaches
+from gateway.records.invariants import generation_count, generation_ledger_breaches
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from billing.ledger import HoldRef, Ledger, backend_new
-from gateway.records import GenerationRow, Outcome
+from gateway.records.outcome import GenerationRow, Outcome
 from tests.factories import Account
 
 BACKENDS = [

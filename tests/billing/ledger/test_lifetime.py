@@ -11,7 +11,7 @@ from django.test import override_settings
 from billing.ledger import HoldRef, Ledger
 from billing.models import Hold
 from billing.selectors import ledger_breaches
-from gateway.sweeper import holds_sweep
+from gateway.records.sweeper import holds_sweep
 from tests.billing.conftest import account_row
 from tests.billing.ledger.conftest import Reserve
 from tests.factories import AccountFactory

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.models import CreditAccount, Hold, LedgerEntry
-from gateway import keycache
+from gateway.pipeline import keycache
 
 CHAT = {"model": "test/priced", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 

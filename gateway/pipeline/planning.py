@@ -1,10 +1,10 @@
 """Which models a request may use, and how much of the caller's credits to hold for it.
 
 The hold is an upper bound of the cost (DESIGN.md, step 3): the whole body's UTF-8 bytes
-bound its input tokens (``gateway.tokens.prompt_bound``), capped at the model's context
+bound its input tokens (``gateway.pipeline.tokens.prompt_bound``), capped at the model's context
 length; the completion is bounded by the client's ``max_tokens`` or, when absent, by what
 the account and the key can afford, plus a predicted output's bytes. That cap is the only
-completion cap sent upstream (``gateway.pipeline.upstream_body``), so no field of the
+completion cap sent upstream (``gateway.pipeline.upstream.upstream_body``), so no field of the
 request can ask for more output than was held.
 """
 
@@ -20,8 +20,8 @@ from billing.pricing import affordable_completion_tokens, hold_bound
 from billing.selectors import key_month_spend
 from catalog.selectors import ResolvedModel, model_resolve
 from config.errors import ApiError
-from gateway import tokens
-from gateway.validation import invalid, max_tokens_of
+from gateway.pipeline import tokens
+from gateway.surfaces.validation import invalid, max_tokens_of
 
 
 @dataclass(slots=True)
@@ -32,15 +32,16 @@ class Caller:
     surface: str
     started: float = field(default_factory=time.monotonic)
     headers: dict[str, str] = field(default_factory=dict)
-    # Set while the key is provisional (gateway.keycache), until the reserve checks it or it
-    # is read from the database.
+    # Set while the key is provisional (gateway.pipeline.keycache), until the reserve checks
+    # it or it is read from the database.
     provisional: Provisional | None = None
     # The request's own state (the WSGI environ), which outlives a re-planning.
     environ: dict[str, Any] = field(default_factory=dict)
 
 
 class Provisional(Protocol):
-    """A key read moments ago (``gateway.keycache``), not yet confirmed for this request."""
+    """A key read moments ago (``gateway.pipeline.keycache``), not yet confirmed for this
+    request."""
 
     def check(self) -> KeyCheck:
         """The key's validity, for the reserve to check in its own write."""

@@ -1,9 +1,9 @@
 """Request validation for every /v1 surface: small shape checkers (``shapes``), the
 canonical chat request (``chat``) and the gateway's routing fields (``routing_fields``)."""
 
-from gateway.validation.chat import chat_validate, content_check, max_tokens_of
-from gateway.validation.routing_fields import price_limits, routing_fields_validate
-from gateway.validation.shapes import (
+from gateway.surfaces.validation.chat import chat_validate, content_check, max_tokens_of
+from gateway.surfaces.validation.routing_fields import price_limits, routing_fields_validate
+from gateway.surfaces.validation.shapes import (
     expect_bool,
     expect_choice,
     expect_int,

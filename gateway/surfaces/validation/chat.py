@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from config.errors import ApiError
-from gateway.validation.routing_fields import routing_fields_validate
-from gateway.validation.shapes import (
+from gateway.surfaces.validation.routing_fields import routing_fields_validate
+from gateway.surfaces.validation.shapes import (
     expect_bool,
     expect_choice,
     expect_list,

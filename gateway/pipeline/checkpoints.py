@@ -1,5 +1,5 @@
 """A stream's checkpoints: what it has delivered so far, written on its hold, so that if its
-worker dies the sweeper (``gateway.sweeper``) can charge the delivered part and write the
+worker dies the sweeper (``gateway.records.sweeper``) can charge the delivered part and write the
 request's record as ``interrupted``.
 
 Timing (seconds on the monotonic clock, from the request's start):
@@ -29,12 +29,13 @@ from django.utils import timezone
 
 from billing.pricing import Usage, cost_compute
 from billing.services import hold_checkpoint
-from gateway import tokens
+from gateway.pipeline import tokens
 
 if TYPE_CHECKING:
-    from gateway.pipeline import Admission, Candidate
-    from gateway.records import Outcome
-    from gateway.streaming import Tally
+    from gateway.pipeline.complete import Admission
+    from gateway.pipeline.planning import Candidate
+    from gateway.pipeline.streaming import Tally
+    from gateway.records.outcome import Outcome
 
 log = logging.getLogger(__name__)
 

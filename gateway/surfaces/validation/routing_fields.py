@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.validation.shapes import (
+from gateway.surfaces.validation.shapes import (
     expect_bool,
     expect_choice,
     expect_object,

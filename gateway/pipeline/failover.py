@@ -4,7 +4,7 @@
 back, walks the (model, route) pairs in order within the retry budget, calls ``attempt`` on
 each, notes every attempt on the request's record and in the route's circuit breaker, and
 stops at the first answer or at a failure another route would not mend. A non-streaming
-call and a stream differ only in the attempt they pass (``gateway.upstream``).
+call and a stream differ only in the attempt they pass (``gateway.pipeline.upstream``).
 
 When no route answers, the hold is released, the failure recorded, and the client's
 ApiError raised; anything unexpected during the attempts (a bug, a malformed answer no check
@@ -24,15 +24,15 @@ from django.db import connection
 
 from catalog.selectors import RouteInfo
 from config.errors import ApiError
-from gateway import routing
-from gateway.gate import gate_leave
-from gateway.planning import Candidate
+from gateway.pipeline import routing
+from gateway.pipeline.gate import gate_leave
+from gateway.pipeline.planning import Candidate
 from gateway.providers import ProviderError
-from gateway.records import Outcome
-from gateway.services import generation_fail
+from gateway.records.outcome import Outcome
+from gateway.records.services import generation_fail
 
 if TYPE_CHECKING:
-    from gateway.pipeline import Admission
+    from gateway.pipeline.complete import Admission
 
 log = logging.getLogger(__name__)
 

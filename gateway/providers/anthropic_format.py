@@ -1,7 +1,7 @@
 """Anthropic Messages <-> canonical (OpenAI chat) conversion, both directions.
 
 The ``anthropic`` dialect uses ``to_anthropic`` / ``from_anthropic`` / ``AnthropicChunker``;
-the ``/v1/messages`` surface uses the inverse pair in ``gateway.formats.anthropic_inbound``.
+the ``/v1/messages`` surface uses the inverse pair in ``gateway.surfaces.messages_inbound``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from catalog.selectors import ResolvedModel, RouteInfo
 from config.money import CREDITS_PER_USD
-from gateway.validation.routing_fields import price_limits, provider_validate
+from gateway.surfaces.validation.routing_fields import price_limits, provider_validate
 
 
 @dataclass(slots=True)
@@ -138,7 +138,7 @@ def routes_plan(routes: tuple[RouteInfo, ...], prefs: ProviderPrefs | None) -> l
 
 
 def provider_prefs(body: dict[str, Any]) -> ProviderPrefs | None:
-    """The request's ``provider`` object, checked (gateway.validation.routing_fields)."""
+    """The request's ``provider`` object, checked (gateway.surfaces.validation.routing_fields)."""
     if body.get("provider") is None:
         return None
     raw = provider_validate(body["provider"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from catalog.selectors import RouteInfo
-from gateway import tokens
+from gateway.pipeline import tokens
 from gateway.providers import (
     DIALECTS,
     NATIVE_DIALECTS,
@@ -20,8 +20,8 @@ from gateway.providers import (
 )
 
 if TYPE_CHECKING:
-    from gateway.pipeline import Admission
-    from gateway.planning import Candidate
+    from gateway.pipeline.complete import Admission
+    from gateway.pipeline.planning import Candidate
 
 
 @dataclass(frozen=True, slots=True)

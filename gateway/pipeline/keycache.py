@@ -1,6 +1,6 @@
 """Keys authenticated moments ago, per process, for the billed endpoints: the one seam of
-the cache is ``authenticate`` (called by ``gateway.auth.BilledKeyAuthentication``) and the
-provisional key it leaves in the request's environ, which ``gateway.pipeline.admit``
+the cache is ``authenticate`` (called by ``gateway.api.auth.BilledKeyAuthentication``) and the
+provisional key it leaves in the request's environ, which ``gateway.pipeline.complete.admit``
 confirms or re-reads (and, if the key changed, plans the request again).
 
 A billed request needs its key (allowlists, limits) to plan what it holds, and reading it was

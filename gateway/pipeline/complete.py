@@ -22,9 +22,9 @@ from billing.services import (
 )
 from billing.services.recharge import recharge_check
 from config.errors import ApiError, DomainError
-from gateway import keycache, routing, tokens
-from gateway.failover import close_unexpected, failover, ms_since, outcome_new
-from gateway.planning import (
+from gateway.pipeline import keycache, routing, tokens
+from gateway.pipeline.failover import close_unexpected, failover, ms_since, outcome_new
+from gateway.pipeline.planning import (
     Caller,
     Candidate,
     caller_confirm,
@@ -32,12 +32,12 @@ from gateway.planning import (
     candidates_resolve,
     plan,
 )
+from gateway.pipeline.ratelimit import ratelimit_hit
+from gateway.pipeline.upstream import Native, upstream_complete
 from gateway.providers import Completion
 from gateway.providers.transport import deadline_scope
-from gateway.ratelimit import ratelimit_hit
-from gateway.records import Outcome
-from gateway.services import generation_settle
-from gateway.upstream import Native, upstream_complete
+from gateway.records.outcome import Outcome
+from gateway.records.services import generation_settle
 
 RATE_COUNTED = "gateway.rate_counted"  # the environ's rate-limit headers, once counted
 
@@ -60,7 +60,7 @@ def admit(
     native: Native | None = None,
 ) -> Admission:
     """Steps 2 and 3: resolve, check the key, and reserve. Raises DomainError (no hold
-    left). A provisional key (gateway.keycache) is confirmed by the reserve, or read from
+    left). A provisional key (gateway.pipeline.keycache) is confirmed by the reserve, or read from
     the database before any other ending; if it changed since it was read, the request is
     planned again here with the fresh copy (nothing was held)."""
     if caller.provisional is None:
@@ -115,7 +115,7 @@ def _admit(
             "No route is available for this model under the request's provider preferences",
         )
     if key.rate_limit_rpm:
-        # counted once per request, also when it is planned again (gateway.keycache)
+        # counted once per request, also when it is planned again (gateway.pipeline.keycache)
         counted = caller.environ.get(RATE_COUNTED)
         if counted is None:
             counted = ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm)
@@ -151,10 +151,10 @@ def _admit(
 def complete(admission: Admission) -> tuple[Completion, Outcome, int]:
     """Step 4 and 5 for a non-streaming call: returns the completion, its record and the
     credits charged. When no route answers, the hold is released, the failure recorded and
-    an ApiError raised (``gateway.failover``). Anything unexpected before the settle (a bug,
-    a malformed upstream answer no check foresaw) also releases the hold and writes the
-    record, as ``internal_error``, so the request is in its owner's log and nothing is
-    charged."""
+    an ApiError raised (``gateway.pipeline.failover``). Anything unexpected before the
+    settle (a bug, a malformed upstream answer no check foresaw) also releases the hold and
+    writes the record, as ``internal_error``, so the request is in its owner's log and
+    nothing is charged."""
     outcome = outcome_new(admission)
     deadline = settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     with deadline_scope(started=admission.caller.started, seconds=deadline):

@@ -24,7 +24,7 @@ from accounts.services import apikey_touch
 from billing.models import CreditAccount
 from config import db
 from config.errors import ApiError
-from gateway import keycache
+from gateway.pipeline import keycache
 
 _USER_FIELDS = ("is_active", "is_api_enabled")
 # is_suspended and recharge_below ride along, so suspension and auto-recharge cost no query
@@ -133,7 +133,7 @@ class GatewayKeyAuthentication(ApiKeyAuthentication):
 
 class BilledKeyAuthentication(GatewayKeyAuthentication):
     """For the billed endpoints: the key may be a copy read moments ago, confirmed later in
-    the request by the write that holds its credits (``gateway.keycache``)."""
+    the request by the write that holds its credits (``gateway.pipeline.keycache``)."""
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey]:
         key = keycache.authenticate(request.META, read=_key_read, usable=account_usable)

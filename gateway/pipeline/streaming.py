@@ -16,9 +16,9 @@ settles once:
 - the request's deadline (``GATEWAY_REQUEST_DEADLINE_SECONDS``, counted from its start):
   the upstream is closed and the stream ends as on an upstream error mid-stream (a closing
   error event, charge for what was delivered; nothing delivered, nothing charged);
-- the worker dies: the stream's last checkpoint (``gateway.checkpoints``: what was
+- the worker dies: the stream's last checkpoint (``gateway.pipeline.checkpoints``: what was
   delivered, at most 2 s old, written on its hold) is charged by the sweeper, which records
-  the request as ``interrupted`` (``gateway.sweeper``).
+  the request as ``interrupted`` (``gateway.records.sweeper``).
 
 While the upstream is silent for more than ``GATEWAY_STREAM_KEEPALIVE_SECONDS`` a comment
 line keeps the client's connection alive, also before its first chunk. The upstream is
@@ -44,21 +44,21 @@ from django.db import IntegrityError
 from billing.pricing import Usage, cost_compute
 from billing.services.recharge import recharge_check
 from config.errors import ApiError
-from gateway import routing, tokens
-from gateway.checkpoints import Checkpointer
-from gateway.failover import failover, outcome_new
 from gateway.models import Generation
+from gateway.pipeline import routing, tokens
+from gateway.pipeline.checkpoints import Checkpointer
+from gateway.pipeline.failover import failover, outcome_new
+from gateway.pipeline.upstream import upstream_stream
 from gateway.providers import ChunkSource, ProviderError, StreamChunk
 from gateway.providers.openai import usage_from_openai
 from gateway.providers.transport import DeadlineExceeded, TransportError
-from gateway.records import Outcome
-from gateway.services import generation_fail, generation_settle
-from gateway.upstream import upstream_stream
+from gateway.records.outcome import Outcome
+from gateway.records.services import generation_fail, generation_settle
 
 if TYPE_CHECKING:
     from catalog.selectors import RouteInfo
-    from gateway.pipeline import Admission
-    from gateway.planning import Candidate
+    from gateway.pipeline.complete import Admission
+    from gateway.pipeline.planning import Candidate
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -195,7 +195,7 @@ def _opening_error(first: Any) -> ProviderError | None:
 
 
 def stream_open(admission: Admission) -> OpenStream:
-    """Try routes (``gateway.failover``) until one yields its first chunk, or is slow to
+    """Try routes (``gateway.pipeline.failover``) until one yields its first chunk, or is slow to
     begin. Raises ApiError (hold released) if none does, so the client gets an ordinary
     error response."""
     outcome = outcome_new(admission)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from billing.payment_selectors import account_tier, credits_summary, packs_on_sale
 from config.money import CREDITS_PER_USD
-from gateway.apis import GatewayView, json_response
+from gateway.api.base import GatewayView, json_response
 
 
 class CreditsView(GatewayView):

@@ -10,7 +10,7 @@ from billing.ledger import HoldRef, ledger
 from billing.pricing import Cost
 from config.db import pool_retry
 from gateway.models import Generation
-from gateway.records import Outcome
+from gateway.records.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)

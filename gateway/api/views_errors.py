@@ -7,7 +7,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from config.errors import ApiError
-from gateway.errors import error_response, internal_error, surface_of_path
+from gateway.api.errors import error_response, internal_error, surface_of_path
 
 
 @csrf_exempt

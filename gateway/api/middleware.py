@@ -13,7 +13,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from config.errors import ApiError
-from gateway.errors import error_response, surface_of_path
+from gateway.api.errors import error_response, surface_of_path
 
 
 def request_id_new() -> str:

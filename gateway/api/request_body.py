@@ -9,11 +9,12 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest
 from gunicorn.http.errors import ParseException
+from rest_framework.request import Request
 
 from config.errors import ApiError
 
 
-def body_bytes(request: HttpRequest) -> bytes:
+def body_bytes(request: HttpRequest | Request) -> bytes:
     """The request's body, at most ``GATEWAY_MAX_BODY_BYTES`` bytes (413 beyond), read once
     (kept on the request).
 
@@ -62,7 +63,7 @@ def _body_read(request: HttpRequest) -> bytes:
     return b"".join(pieces)
 
 
-def json_body(request: HttpRequest) -> Any:
+def json_body(request: HttpRequest | Request) -> Any:
     """The request's body parsed as JSON (400 ``invalid_json`` if it is empty or is not)."""
     raw = body_bytes(request)
     if not raw:

@@ -119,7 +119,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
     err = api_error_of(exc) if isinstance(exc, DomainError) else _from_drf(exc)
     if err is None:
         request = context.get("request")
-        request_id = getattr(getattr(request, "_request", request), "request_id", "")
+        request_id = getattr(request, "request_id", "")
         log.error("request %s failed unexpectedly", request_id, exc_info=exc)
         err = internal_error(request_id)
     return error_response(err, surface=surface)

@@ -1,5 +1,5 @@
 """Anthropic Messages -> canonical and back, for the ``/v1/messages`` surface (the inbound
-direction; ``gateway.formats.anthropic`` holds the outbound one, used by the dialect)."""
+direction; ``gateway.providers.anthropic_format`` holds the outbound one, used by the dialect)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from billing.pricing import Usage
-from gateway.formats.anthropic import FINISH_TO_STOP, STOP_TO_FINISH, arguments_of, text_of
+from gateway.providers.anthropic_format import FINISH_TO_STOP, STOP_TO_FINISH, arguments_of, text_of
 
 
 def _canonical_content(blocks: Any) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:

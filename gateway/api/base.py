@@ -1,0 +1,133 @@
+"""The shell of every /v1 view: ``GatewayView`` (authentication, the admission slot, the
+key's rate limit, the caller) and ``SurfaceView`` (one billed endpoint: parse, validate,
+delegate to the pipeline, shape the answer). DRF's ``APIView`` is the shell only: its
+authentication classes and exception handler; the bodies are plain Django (README, "The /v1
+views and DRF")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from config.errors import ApiError
+from gateway.api.auth import BilledKeyAuthentication, GatewayKeyAuthentication
+from gateway.api.errors import error_response
+from gateway.api.request_body import body_bytes, json_body
+from gateway.pipeline.complete import Admission, admit, admitting, complete
+from gateway.pipeline.gate import gate_enter, gate_leave
+from gateway.pipeline.planning import Caller
+from gateway.pipeline.ratelimit import ratelimit_hit
+from gateway.pipeline.streaming import StreamEncoder, stream_open, stream_relay
+from gateway.pipeline.upstream import Native
+from gateway.providers import Completion
+from gateway.records.outcome import Outcome
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    resp = HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+    for name, value in (headers or {}).items():
+        resp[name] = value
+    return resp
+
+
+def stream_response(
+    admission: Admission, encoder: StreamEncoder, headers: dict[str, str]
+) -> StreamingHttpResponse:
+    """Open the upstream stream (failing over before the first byte) and relay it."""
+    opened = stream_open(admission)
+    resp = StreamingHttpResponse(stream_relay(opened, encoder), content_type="text/event-stream")
+    resp["Cache-Control"] = "no-cache"
+    resp["X-Accel-Buffering"] = "no"
+    for name, value in headers.items():
+        resp[name] = value
+    return resp
+
+
+class GatewayView(APIView):
+    authentication_classes = [GatewayKeyAuthentication]
+    surface = "openai"  # the error shape: openai or anthropic
+    surface_name = ""  # what the request log calls this endpoint
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        gate_enter()  # before authentication, the request's first query
+        super().initial(request, *args, **kwargs)
+        self.rate_count(request)
+
+    def rate_count(self, request: Request) -> None:
+        """The key's rate limit, one count per request shared by all its endpoints."""
+        key = request.auth
+        if key.rate_limit_rpm:
+            self.headers.update(ratelimit_hit(key_id=key.pk, limit=key.rate_limit_rpm))
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The admission slot (gateway.pipeline.gate) is held from before authentication until the
+        connection is given back before the upstream call, and given back here on every
+        other path: an answer, an error, or an exception that escaped DRF's handler
+        (``finalize_response`` is not called then). A POST's body is read before the slot
+        is taken."""
+        if request.method == "POST":
+            # The whole body first: a client slow to send it must not hold a slot meanwhile.
+            try:
+                body_bytes(request)
+            except ApiError as err:
+                return error_response(err, surface=self.surface)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            gate_leave()
+
+    def caller(self, request: Request) -> Caller:
+        key = request.auth
+        return Caller(
+            request_id=request.request_id,
+            api_key=key,
+            account_id=key.user.credit_account.pk,
+            surface=self.surface_name,
+            environ=request.META,
+        )
+
+
+class SurfaceView(GatewayView):
+    """One billed endpoint: its request converted to the canonical form, the money path,
+    and the answer converted back (or streamed through the surface's encoder)."""
+
+    authentication_classes = [BilledKeyAuthentication]
+    operation = "complete"
+
+    def rate_count(self, request: Request) -> None:
+        pass  # counted by the pipeline, once even when the request is planned again
+
+    def canonical(self, raw: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def native(self, raw: dict[str, Any], request: Request) -> Native | None:
+        return None
+
+    def encoder(self, raw: dict[str, Any]) -> StreamEncoder:
+        raise ApiError(400, "invalid_parameter", "stream is not supported here", param="stream")
+
+    def render(
+        self, raw: dict[str, Any], result: Completion, outcome: Outcome, cost: int
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> HttpResponse:
+        caller = self.caller(request)
+        with admitting(caller):
+            return self.handle(request, caller)
+
+    def handle(self, request: Request, caller: Caller) -> HttpResponse:
+        raw = json_body(request)
+        body = self.canonical(raw)
+        encoder = self.encoder(raw) if body.get("stream") else None  # refused before a hold
+        admission = admit(caller, body, operation=self.operation, native=self.native(raw, request))
+        if encoder is not None:
+            return stream_response(admission, encoder, caller.headers)
+        result, outcome, cost = complete(admission)
+        return json_response(self.render(raw, result, outcome, cost), headers=caller.headers)

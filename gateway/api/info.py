@@ -1,0 +1,149 @@
+"""The /v1 endpoints that charge nothing: the models list and one model (public), the
+calling key (``/v1/key``), one request's record (``/v1/generation``) and Anthropic's
+``count_tokens``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpResponse
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from billing.selectors import key_month_spend, spendable_get
+from catalog.selectors import ResolvedModel, decimal_text, model_list, model_resolve
+from config.errors import ApiError
+from config.money import credits_to_usd
+from gateway.api.base import GatewayView, json_response
+from gateway.api.request_body import json_body
+from gateway.pipeline import tokens
+from gateway.records.selectors import generation_detail, generation_get
+from gateway.surfaces.messages import messages_to_canonical
+
+
+class GenerationView(GatewayView):
+    def get(self, request: Request) -> HttpResponse:
+        request_id = request.query_params.get("id") or ""
+        if not request_id:
+            raise ApiError(400, "invalid_parameter", "id is required", param="id")
+        if "\x00" in request_id:  # no database column holds a NUL
+            raise ApiError(400, "invalid_parameter", "id must not contain NUL", param="id")
+        generation = generation_get(request_id=request_id, user_id=request.auth.user_id)
+        if generation is None:
+            raise ApiError(404, "generation_not_found", f"No generation {request_id}", param="id")
+        return json_response({"data": generation_detail(generation)})
+
+
+class CountTokensView(GatewayView):
+    surface = "anthropic"
+
+    def post(self, request: Request) -> HttpResponse:
+        raw = json_body(request)
+        if isinstance(raw, dict):
+            raw.setdefault("max_tokens", 1)
+        body = messages_to_canonical(raw)
+        text = tokens.message_text(body["messages"])
+        extra = orjson.dumps(body.get("tools")).decode() if body.get("tools") else ""
+        return json_response({"input_tokens": tokens.estimate(text + extra)})
+
+
+def model_entry(model: ResolvedModel) -> dict[str, Any]:
+    listed = model.prices.listed()  # the price units always shown, and any other it sets
+    per_token = {unit.api_key: decimal_text(credits_to_usd(price)) for unit, price in listed}
+    image_out = "image" in model.output_modalities
+    return {
+        "id": model.public_id,
+        "object": "model",
+        "canonical_slug": model.public_id,
+        "name": model.name,
+        "created": model.created,
+        "owned_by": model.public_id.split("/", 1)[0],
+        "description": model.description,
+        "context_length": model.context_length,
+        "architecture": {
+            "modality": "+".join(model.input_modalities) + "->" + "+".join(model.output_modalities),
+            "input_modalities": list(model.input_modalities),
+            "output_modalities": list(model.output_modalities),
+        },
+        "pricing": per_token,
+        "pricing_credits": {
+            "unit": "credits (1,000,000 = 1 USD) per token; request and image per unit",
+            **{unit.api_key: decimal_text(price) for unit, price in listed},
+        },
+        "top_provider": {
+            "context_length": model.context_length,
+            "max_completion_tokens": model.max_output_tokens,
+            "is_moderated": False,
+        },
+        "providers": sorted({r.provider_slug for r in model.routes}),
+        "supported_parameters": list(model.supported_parameters),
+        "endpoint": "/v1/images/generations" if image_out else "/v1/chat/completions",
+    }
+
+
+class ModelsView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> HttpResponse:
+        modality = request.query_params.get("output_modalities") or None
+        if modality and modality not in ("text", "image", "audio", "video", "embeddings"):
+            raise ApiError(
+                400,
+                "invalid_parameter",
+                "output_modalities must be text, image, audio, video or embeddings",
+                param="output_modalities",
+            )
+        models = model_list(output_modality=modality)
+        return json_response({"object": "list", "data": [model_entry(m) for m in models]})
+
+
+class ModelView(APIView):
+    """One enabled model by id or alias (the OpenAI SDK's ``models.retrieve``)."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, model_id: str) -> HttpResponse:
+        model = model_resolve(name=model_id)
+        if model is None or not model.is_enabled:
+            raise ApiError(
+                404, "model_not_available", f"Model {model_id} is not available", param="model"
+            )
+        return json_response(model_entry(model))
+
+
+class KeyView(GatewayView):
+    def get(self, request: Request) -> HttpResponse:
+        key = request.auth
+        account = key.user.credit_account
+        spent, held = key_month_spend(api_key_id=key.pk)
+        remaining = None if key.monthly_limit is None else max(key.monthly_limit - spent - held, 0)
+        spendable = spendable_get(
+            account_id=account.pk, api_key_id=key.pk, monthly_limit=key.monthly_limit
+        )
+        return json_response(
+            {
+                "data": {
+                    "label": key.display,
+                    "name": key.name,
+                    "limit": key.monthly_limit,
+                    "limit_reset": "monthly",
+                    "usage": spent,
+                    "usage_monthly": spent,
+                    "held": held,
+                    "limit_remaining": remaining,
+                    "balance": account.balance,
+                    "available": account.balance - account.held,
+                    "spendable": spendable,
+                    "rate_limit": {"requests": key.rate_limit_rpm, "interval": "1m"}
+                    if key.rate_limit_rpm
+                    else None,
+                    "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+                    "allowed_models": key.allowed_models,
+                    "units": "credits (1,000,000 = 1 USD)",
+                }
+            }
+        )
