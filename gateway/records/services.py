@@ -1,5 +1,7 @@
 """Writes of the gateway: closing a request's money and its Generation record, in one
-write of the ledger (``billing.ledger``): exactly one ledger entry per settled Generation.
+write of the ledger (``billing.ledger``): exactly one ledger entry per settled Generation,
+and the settled request added to its daily rollup (``gateway.records.usage``) in the same
+write. A failure (released) is recorded and adds nothing to the rollups.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from billing.pricing import Cost
 from config.db import pool_retry
 from gateway.models import Generation
 from gateway.records.outcome import Outcome
+from gateway.records.usage import UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +34,17 @@ def generation_settle(
     http_status: int = 200,
     error_code: str = "",
 ) -> Settled:
-    """Charge the request and write its record, atomically (one statement on PostgreSQL)."""
+    """Charge the request, write its record and add it to its rollup, atomically (one
+    statement on PostgreSQL)."""
     row = outcome.row(
         status=status,
         http_status=http_status,
         error_code=error_code,
         cost_breakdown=cost.breakdown(),
     )
-    settled = ledger().settle(hold=hold, cost=cost.total, memo=outcome.model, record=row)
+    settled = ledger().settle(
+        hold=hold, cost=cost.total, memo=outcome.model, record=row, accumulate=UsageRow.of(row)
+    )
     return Settled(generation_id=settled.record_id, cost=-settled.entry.amount)
 
 

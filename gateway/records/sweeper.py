@@ -6,7 +6,8 @@ when its last checkpoint (or its creation, if it has none) is older than
 
 - a hold with a checkpoint is charged the checkpoint's credits (what the stream delivered,
   never more than the hold), the rest released, and the request's Generation written with
-  status ``interrupted``, in one transaction with its one ledger entry;
+  status ``interrupted`` and added to its daily rollup, in one transaction with its one
+  ledger entry;
 - a hold without one (a request that died before its first checkpoint, or a non-streamed
   one past its expiry) is released uncharged and logged: there is no record of what it
   delivered to write.
@@ -27,10 +28,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.ledger import ledger
 from billing.selectors import holds_dead
 from billing.services import Interrupted, credits_release, credits_settle_interrupted, hold_ref
 from catalog.models import Route
 from gateway.models import Generation, SweepRun
+from gateway.records.usage import UsageRow
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +88,15 @@ def holds_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> SweepRe
 
 @transaction.atomic
 def generation_interrupt(*, hold_id: int) -> Generation | None:
-    """Charge a dead stream's last checkpoint and write its record as ``interrupted``, in
-    one transaction; None if its hold was already closed by someone else."""
+    """Charge a dead stream's last checkpoint, write its record as ``interrupted`` and add
+    it to its rollup, in one transaction; None if its hold was already closed by someone
+    else."""
     closed = credits_settle_interrupted(hold_id=hold_id, memo="interrupted")
     if closed is None:
         return None
     generation = _record(closed)
     generation.save(force_insert=True)
+    ledger().accumulate_step(accumulate=UsageRow.of(generation), charge=generation.cost)
     return generation
 
 

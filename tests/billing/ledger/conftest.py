@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from billing.ledger import HoldRef, Ledger, backend_new
+from billing.pricing import Usage
 from gateway.records.outcome import GenerationRow, Outcome
 from tests.factories import Account
 
@@ -51,14 +52,22 @@ def hold_for(ledger: Ledger) -> Reserve:
     return make
 
 
-def row_for(account: Account, hold: HoldRef, *, status: str = "success") -> GenerationRow:
+def row_for(
+    account: Account,
+    hold: HoldRef,
+    *,
+    status: str = "success",
+    model: str = "test/echo",
+    usage: Usage | None = None,
+) -> GenerationRow:
     """The record a request of ``account`` would hand the ledger with its settle."""
     outcome = Outcome(
         request_id=hold.request_id,
         user_id=account.user.pk,
         api_key_id=account.key.pk,
         surface="chat.completions",
-        model="test/echo",
+        model=model,
+        usage=usage or Usage(),
         prices={"prompt": "1", "completion": "2"},
         native_usage={"prompt_tokens": 3},
         attempts=[{"status": 200}],
