@@ -222,6 +222,12 @@ def main() -> None:
         "/usage/ filtered, next page": timed(
             client, "/usage/", {**filtered, "cursor": first}, args.repeat
         ),
+        "/usage/ filtered, no match (cancelled)": timed(
+            client, "/usage/", {"period": "90", "status": "cancelled"}, args.repeat
+        ),
+        "/usage/ filtered, no match (model)": timed(
+            client, "/usage/", {"period": "90", "model": "absent/model"}, args.repeat
+        ),
         "/usage/chart/spend.svg (90 days)": timed(
             client, "/usage/chart/spend.svg", {"period": "90"}, args.repeat
         ),

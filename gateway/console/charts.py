@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import pygal
 from pygal.style import Style
@@ -137,4 +138,13 @@ def chart_svg(
     chart.x_labels = [day.strftime("%b %d") for day in table.days]
     for n, group in enumerate(table.groups):
         chart.add(group, [row[n] or None for row in table.values])
-    return chart.render(is_unicode=True)
+    return _without_scripts(chart.render_tree())
+
+
+def _without_scripts(tree: ElementTree.Element) -> str:
+    """The SVG text without pygal's configuration script (``js=[]`` drops the scripts it
+    would load, not the inline one that configures them): an image runs none anyway."""
+    for parent in tree.iter():
+        for child in [c for c in parent if str(c.tag).endswith("script")]:
+            parent.remove(child)
+    return ElementTree.tostring(tree, encoding="unicode")
