@@ -14,7 +14,7 @@ from gateway.console.filters import today_utc
 from gateway.console.usage import spend_between, usage_charts
 from gateway.models import Generation
 
-RECENT = 10  # requests shown on the dashboard
+RECENT = 20  # requests shown on the dashboard
 LOW_BALANCE = 1_000_000  # credits (1 USD): under this much available, suggest buying more
 CHART_DAYS = 30
 

@@ -115,7 +115,7 @@ def test_dashboard_shows_balance_month_spend_and_recent_requests(
     # when the user opens the dashboard
     body = client_in.get("/").content.decode()
     # then balance, held, month spend and the request are shown, in credits and USD
-    assert "$5.00" in body and "5,000,000 credits" in body
+    assert "$5.00" in body and 'id="balance-credits">5,000,000<' in body
     assert "acme/small" in body and "1,234 / 56" in body
     assert "1,500" in body and "$0.0015" in body and "321 ms" in body
 
@@ -131,8 +131,8 @@ def test_dashboard_lists_only_the_20_latest_of_the_users_requests(
         )
     Generation.objects.create(request_id="theirs", user=other, model="m/theirs", **common)
     body = client_in.get("/").content.decode()
-    assert body.count('title="mine-') == 20
-    assert 'title="mine-24"' in body and 'title="mine-04"' not in body
+    assert body.count("<code>mine-") == 20
+    assert "<code>mine-24</code>" in body and "<code>mine-04</code>" not in body
     assert "m/theirs" not in body
 
 
