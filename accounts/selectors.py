@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db.models import Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils.module_loading import import_string
 
 from accounts.models import ApiKey, User
 from config.money import period_start
@@ -23,3 +25,12 @@ def apikey_list(*, user: User, month: dt.date | None = None) -> QuerySet[ApiKey]
         .annotate(month_spent=Coalesce(spent, Value(0)))
         .order_by("-created_at", "-id")
     )
+
+
+def apikey_period_spend_set(keys: list[ApiKey]) -> list[ApiKey]:
+    """Set ``period_spend`` on each key: credits charged to it since the start of its period
+    (``ACCOUNTS_KEY_SPEND``, the gateway's rollups), whether it has a limit or not."""
+    spend = import_string(settings.ACCOUNTS_KEY_SPEND)([key.pk for key in keys])
+    for key in keys:
+        key.period_spend = spend.get(key.pk, 0)  # type: ignore[attr-defined]
+    return keys

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, ApiKeyEditForm, LoginForm, SignUpForm
 from accounts.models import ApiKey
-from accounts.selectors import apikey_list
+from accounts.selectors import apikey_list, apikey_period_spend_set
 from accounts.services import apikey_create, apikey_revoke, apikey_update, user_create
 from config.errors import DomainError
 
@@ -83,7 +83,7 @@ def keys(request: HttpRequest) -> HttpResponse:
             }
             return see_other("keys")
     new_key = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
-    key_list = list(apikey_list(user=request.user))
+    key_list = apikey_period_spend_set(list(apikey_list(user=request.user)))
     created = None
     if new_key:
         created = next((k for k in key_list if k.pk == new_key["id"]), None)
@@ -104,6 +104,7 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """A key's limits, changed through ``apikey_update`` (which applies the tier's rate
     ceiling). Another user's key is 404; a revoked key can no longer be edited."""
     key = get_object_or_404(apikey_list(user=request.user), pk=pk)
+    apikey_period_spend_set([key])
     if key.is_disabled:
         messages.error(
             request, f"Key {key.name} ({key.display}) is revoked: it has no limits to edit."

@@ -257,6 +257,9 @@ ACCOUNTS_KEY_POLICY = "billing.payment_selectors.key_policy_check"
 # Asked by accounts.services before an account is deleted: the reason to refuse (a balance
 # or a hold remains), or None.
 ACCOUNTS_DELETION_CHECK = "billing.payment_selectors.account_deletion_refusal"
+# Asked by the keys pages for each key's spend this period (accounts cannot import gateway):
+# the daily usage rollups, which count every key, limited or not.
+ACCOUNTS_KEY_SPEND = "gateway.usage_selectors.key_period_spend"
 
 # --- Gateway ------------------------------------------------------------------------------------
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)

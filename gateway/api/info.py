@@ -21,6 +21,7 @@ from gateway.api.request_body import json_body
 from gateway.pipeline import tokens
 from gateway.records.selectors import generation_detail, generation_get
 from gateway.surfaces.messages import messages_to_canonical
+from gateway.usage_selectors import key_period_spend
 
 
 class GenerationView(GatewayView):
@@ -119,6 +120,9 @@ class KeyView(GatewayView):
     def get(self, request: Request) -> HttpResponse:
         key = request.auth
         account = key.user.credit_account
+        # usage from the rollups, which count every key; the limit's room from the key's
+        # tracked month (KeySpend, what the reserve enforces), which only a limited key has
+        usage = key_period_spend([key.pk])[key.pk]
         spent, held = key_month_spend(api_key_id=key.pk)
         remaining = None if key.monthly_limit is None else max(key.monthly_limit - spent - held, 0)
         spendable = spendable_get(
@@ -131,8 +135,8 @@ class KeyView(GatewayView):
                     "name": key.name,
                     "limit": key.monthly_limit,
                     "limit_reset": "monthly",
-                    "usage": spent,
-                    "usage_monthly": spent,
+                    "usage": usage,
+                    "usage_monthly": usage,
                     "held": held,
                     "limit_remaining": remaining,
                     "balance": account.balance,

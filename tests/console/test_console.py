@@ -18,7 +18,7 @@ from accounts.services import apikey_create, user_create
 from billing.models import CreditAccount
 from billing.services import credits_grant
 from catalog.models import Model, ModelAlias
-from gateway.models import Generation
+from gateway.models import Generation, UsageDaily
 
 KEY_RE = re.compile(r"sk-[0-9a-f]{12}-[A-Za-z0-9_\-]{43}")
 PASSWORD = "correct-horse-battery-staple-9"
@@ -234,8 +234,12 @@ def test_key_creation_rejects_bad_limits(
 
 def test_keys_page_shows_month_spend_limit_and_status(client_in: Client, user: User) -> None:
     limited = apikey_create(user=user, name="limited", monthly_limit=2_000_000).api_key
-    limited.spends.create(month=timezone.now().date().replace(day=1), spent=250_000)
-    limited.spends.create(month=dt.date(2000, 1, 1), spent=999_999)
+    # the spend shown is the key's daily rollups this month
+    for day, cost in (
+        (timezone.now().date().replace(day=1), 250_000),
+        (dt.date(2000, 1, 1), 999_999),
+    ):
+        UsageDaily.objects.create(user=user, key_id=limited.pk, model="m", day=day, cost=cost)
     apikey_create(user=user, name="old", expires_at=timezone.now() - dt.timedelta(days=1))
     body = client_in.get("/keys/").content.decode()
     assert "$0.25 / $2.00" in body

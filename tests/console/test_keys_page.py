@@ -89,8 +89,8 @@ def test_keys_page_lists_last_use_allowlists_rate_limit_and_expiry(owner: User) 
     assert "acme/small" in body and "10.0.0.0/8" in body and "30 requests/min" in body
     assert "$0.00 / $3.00" in body
     assert f'href="/keys/{key.pk}/edit/"' in body
-    # no spend number from the rollups yet: no bar
-    assert "<meter" not in body
+    # the spend from the rollups (none yet) against the limit, as a bar
+    assert 'max="3000000"' in body and 'value="0"' in body
 
 
 def test_edit_changes_the_limits_through_the_service(owner: User, catalog_model: Model) -> None:
