@@ -14,7 +14,7 @@ from django.test import Client
 
 from billing.models import Hold, KeySpend, LedgerEntry
 from billing.selectors import ledger_breaches
-from gateway.models import RateCounter
+from gateway.models import Generation, RateCounter
 from gateway.pipeline import ratelimit
 from tests.factories import Account
 from tests.fakes.upstream import reply_text, usage_for
@@ -109,6 +109,12 @@ def assert_not_charged(account: Account, balance: int) -> None:
     spends = KeySpend.objects.filter(api_key=account.key)
     assert [(s.spent, s.held) for s in spends] in ([], [(0, 0)])
     assert ledger_breaches() == []
+
+
+def assert_only_refusals() -> None:
+    """The request log holds nothing but refusals (status refused, cost 0, no ledger entry)."""
+    rows = list(Generation.objects.values_list("request_id", "status", "cost", "ledger_entry_id"))
+    assert all(row[1:] == ("refused", 0, None) for row in rows), rows
 
 
 def rate_counters_clear(key_id: int) -> None:

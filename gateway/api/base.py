@@ -6,6 +6,8 @@ views and DRF")."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +18,7 @@ from rest_framework.views import APIView
 from config.errors import ApiError
 from gateway.api.auth import BilledKeyAuthentication, GatewayKeyAuthentication
 from gateway.api.errors import error_response
+from gateway.api.refusals import Owner, is_refusal, owner_of_key, owner_presented, refusal_record
 from gateway.api.request_body import body_bytes, json_body
 from gateway.pipeline.complete import Admission, admit, admitting, complete
 from gateway.pipeline.gate import gate_enter, gate_leave
@@ -25,6 +28,8 @@ from gateway.pipeline.streaming import StreamEncoder, stream_open, stream_relay
 from gateway.pipeline.upstream import Native
 from gateway.providers import Completion
 from gateway.records.outcome import Outcome
+
+log = logging.getLogger(__name__)
 
 
 def json_response(
@@ -99,6 +104,40 @@ class SurfaceView(GatewayView):
 
     authentication_classes = [BilledKeyAuthentication]
     operation = "complete"
+    refusal_owner: Owner | None = None  # whose refusal a 4xx is (None: not recorded)
+    started = 0.0
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.started = time.monotonic()
+        super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request: Request) -> None:
+        """The key; one refused while it is checked (a 403) still owns its refusal."""
+        try:
+            super().perform_authentication(request)
+        except ApiError as err:
+            if is_refusal(err.status):
+                self.refusal_owner = owner_presented(request.META)
+            raise
+        self.refusal_owner = owner_of_key(request.auth)
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """The error's answer; a refusal (a 4xx but 401) is also recorded in its owner's
+        request log (gateway.records.refusals), which never changes the answer."""
+        response = super().handle_exception(exc)
+        if self.refusal_owner is not None and is_refusal(response.status_code):
+            try:
+                refusal_record(
+                    owner=self.refusal_owner,
+                    request_id=self.request.request_id,
+                    surface=self.surface_name,
+                    body=body_bytes(self.request),
+                    response=response,
+                    started=self.started,
+                )
+            except Exception:  # the client's 4xx stands whatever its record did
+                log.exception("request %s: its refusal was not recorded", self.request.request_id)
+        return response
 
     def rate_count(self, request: Request) -> None:
         pass  # counted by the pipeline, once even when the request is planned again

@@ -75,12 +75,13 @@ def test_passes_after_real_requests(traffic):
     # given the traffic above: 3 settled, 1 failed, 1 refused, 1 in flight
     assert Generation.objects.filter(status="success").count() == 3
     assert Generation.objects.filter(status="error", ledger_entry=None).count() == 1
+    assert Generation.objects.filter(status="refused", ledger_entry=None, cost=0).count() == 1
     # when the ledger is verified
     out, err = verify()
     # then every invariant holds and the summary counts what was checked
     assert err == ""
     assert out.strip() == (
-        "ledger OK: 3 accounts, 6 entries, 1 holds, 1 key spends, 4 generations checked"
+        "ledger OK: 3 accounts, 6 entries, 1 holds, 1 key spends, 5 generations checked"
     )
 
 

@@ -11,10 +11,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.services import apikey_revoke
-from gateway.models import Generation
 from tests.factories import Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body
+from tests.helpers import (
+    ApiClient,
+    assert_error,
+    assert_not_charged,
+    assert_only_refusals,
+    chat_body,
+)
 
 START = 10_000_000
 URL = "/v1/chat/completions"
@@ -37,7 +42,7 @@ def refused(
     assert_error(resp, status, code, param)
     assert_not_charged(account, START)
     assert upstream.requests == []
-    assert Generation.objects.count() == 0
+    assert_only_refusals()
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,8 @@ def test_third_request_in_a_minute_over_a_limit_of_two_is_rate_limited(
     assert len(upstream.requests) == 2
     cost = first.json()["usage"]["cost"] + second.json()["usage"]["cost"]
     assert account.balance() == START - cost and account.held() == 0
-    assert Generation.objects.filter(api_key=account.key).count() == 2
+    assert Generation.objects.filter(api_key=account.key, status="success").count() == 2
+    assert Generation.objects.get(request_id=third["X-Request-Id"]).status == "refused"
     rate_counters_clear(account.key.pk)
 
 

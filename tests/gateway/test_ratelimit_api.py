@@ -54,7 +54,8 @@ def test_the_keyed_endpoints_share_the_keys_count(
     # the public model list needs no key and is not limited
     assert api.get("/v1/models", account=account).status_code == 200
     assert len(upstream.requests) == 1
-    assert Generation.objects.filter(api_key=account.key).count() == 1
+    assert Generation.objects.filter(api_key=account.key, status="success").count() == 1
+    assert Generation.objects.filter(api_key=account.key, status="refused").count() == 1
     rate_counters_clear(account.key.pk)
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.models import Generation
 from tests.factories import Account
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
-from tests.helpers import assert_error, assert_not_charged
+from tests.helpers import assert_error, assert_not_charged, assert_only_refusals
 
 START = 10_000_000
 GPT, CLAUDE, EMBED = "test/gpt", "test/claude", "test/embed"
@@ -25,9 +24,9 @@ class World:
     anthropic: FakeAnthropic
 
     def assert_untouched(self) -> None:
-        """Nothing charged, held or recorded, and no upstream was called."""
+        """Nothing charged, held or recorded but a refusal, and no upstream was called."""
         assert_not_charged(self.account, START)
-        assert Generation.objects.count() == 0
+        assert_only_refusals()
         assert self.upstream.requests == []
         assert self.anthropic.requests == []
 
