@@ -87,7 +87,11 @@ class UsageFilterForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean() or {}
-        if data.get("period") == "custom" or (data.get("start") and data.get("end")):
+        # the days apply when the period says custom, or says nothing (a link with days only);
+        # a preset period ignores them (the page fills them with the preset's own days)
+        if data.get("period") == "custom" or (
+            not data.get("period") and (data.get("start") or data.get("end"))
+        ):
             start, end = data.get("start"), data.get("end")
             if not start or not end:
                 raise forms.ValidationError("A custom range needs both days.")

@@ -38,6 +38,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "form": form,
+        "days_fields": [(form["start"], query.start), (form["end"], query.end)],
         "query": query,
         "filters": query.query_string(),
         "spend": spend,

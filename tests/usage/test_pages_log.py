@@ -75,6 +75,9 @@ def test_filters_by_model_key_status_surface_and_days(user: User, client_in: Cli
     day = old.created_at.astimezone(dt.UTC).date()
     custom = {"period": "custom", "start": day.isoformat(), "end": day.isoformat()}
     assert log_ids(client_in, **custom)[0] == ids(old)
+    # days alone are a custom range; a preset period ignores the days the page filled in
+    assert log_ids(client_in, start=day.isoformat(), end=day.isoformat())[0] == ids(old)
+    assert log_ids(client_in, period="7", start=day.isoformat())[0] == ids(a, b, c, d)
 
 
 def test_filters_stay_in_the_url_of_the_next_page_and_the_export(
