@@ -297,7 +297,8 @@ def test_a_key_changed_by_a_raw_update_is_refused_on_its_next_request(
         assert_error(resp, status, code, param=param)
     assert upstream.requests == []
     assert account.balance() == START - spent and account.held() == 0
-    assert Generation.objects.filter(api_key=account.key).count() == 1
+    assert Generation.objects.filter(api_key=account.key, status="success").count() == 1
+    assert Generation.objects.filter(api_key=account.key, status="refused", cost=0).count() == 30
 
 
 def revision(account: Account) -> int:
