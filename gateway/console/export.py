@@ -45,6 +45,9 @@ COLUMNS = (
     "latency_ms",
 )
 BATCH = 2000
+# A cell starting with one of these is read as a formula by spreadsheet programs (OWASP's
+# "CSV injection"); such a text cell is written with a leading quote, which they show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Line:
@@ -57,6 +60,12 @@ class _Line:
 def usd_text(cost: int) -> str:
     """Credits as an exact USD amount with six decimals (one credit is 0.000001 USD)."""
     return f"{credits_to_usd(cost):.6f}"
+
+
+def text_cell(value: str) -> str:
+    """A text cell as a spreadsheet shows it: a leading ``'`` before a formula's first
+    character. Numeric columns never pass here, so a negative number stays a number."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def export_rows(rows: QuerySet[Generation], *, user_id: int) -> Iterator[str]:
@@ -73,8 +82,10 @@ def export_rows(rows: QuerySet[Generation], *, user_id: int) -> Iterator[str]:
             _, request_id, created_at, key_id, *middle, cost, latency = row
             name, prefix = keys.get(key_id, ("", "")) if key_id else ("", "")
             stamp = created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            model, provider, surface, status, prompt, completion = middle
+            text = (request_id, stamp, name, prefix, model, provider, surface, status)
             yield writer.writerow(
-                (request_id, stamp, name, prefix, *middle, cost, usd_text(cost), latency)
+                (*map(text_cell, text), prompt, completion, cost, usd_text(cost), latency)
             )
         if len(batch) < BATCH:
             return
