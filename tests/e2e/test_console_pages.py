@@ -120,3 +120,34 @@ def test_console_pages_fit_and_pass_axe(
     assert len(results) == 12
     assert {name: r["overflow"] for name, r in results.items()} == dict.fromkeys(results, 0)
     assert severe(results) == {}
+
+
+def test_admin_login_and_a_list_pass_axe(
+    live_server: Any, make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    seeded(make_model)
+    staff = user_create(email="staff@example.com", password=PASSWORD)
+    type(staff).objects.filter(pk=staff.pk).update(is_staff=True, is_superuser=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = live_server.url
+    results: dict[str, dict[str, Any]] = {}
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/admin/login/")
+        results["e2e-admin-login"] = check(page, ARTIFACTS, "e2e-admin-login")
+        page.fill("input[name=username]", "staff@example.com")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{base}/admin/")
+        page.goto(f"{base}/admin/gateway/generation/")
+        assert page.locator("#result_list tbody tr").count() == 2
+        results["e2e-admin-generations"] = check(page, ARTIFACTS, "e2e-admin-generations")
+        # the admin follows the system's dark scheme: the same list, dark
+        page.emulate_media(color_scheme="dark")
+        page.reload()
+        results["e2e-admin-generations-dark"] = check(page, ARTIFACTS, "e2e-admin-generations-dark")
+        browser.close()
+    print({name: r["violations"] for name, r in results.items() if r["violations"]})
+    assert severe(results) == {}
