@@ -105,6 +105,13 @@ def test_console_pages_fit_and_pass_axe(
         page.click("main button[type=submit]")
         assert page.locator("#id_email_error").count() == 1
         results["e2e-signup-errors"] = check(page, ARTIFACTS, "e2e-signup-errors")
+        page.goto(f"{base}/accounts/password/reset/")
+        page.fill("input[name=email]", email)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{base}/accounts/password/reset/sent/")
+        results["e2e-password-reset-sent"] = check(page, ARTIFACTS, "e2e-password-reset-sent")
+        page.goto(f"{base}/no-such-page/")
+        results["e2e-not-found"] = check(page, ARTIFACTS, "e2e-not-found")
         page.goto(f"{base}/accounts/login/")
         page.fill("input[name=username]", email)
         page.fill("input[name=password]", PASSWORD)
@@ -115,9 +122,16 @@ def test_console_pages_fit_and_pass_axe(
             page.wait_for_load_state("networkidle")
             assert page.url == f"{base}{path}", name
             results[f"e2e-{name}"] = check(page, ARTIFACTS, f"e2e-{name}")
+        # a new key's secret, shown once
+        page.goto(f"{base}/keys/")
+        page.fill("input[name=name]", "ci")
+        page.click("form.stacked button[type=submit]")
+        page.wait_for_url(f"{base}/keys/")
+        assert page.locator("#new-secret").count() == 1
+        results["e2e-keys-created"] = check(page, ARTIFACTS, "e2e-keys-created")
         browser.close()
     print({name: r["violations"] for name, r in results.items() if r["violations"]})
-    assert len(results) == 12
+    assert len(results) == 15
     assert {name: r["overflow"] for name, r in results.items()} == dict.fromkeys(results, 0)
     assert severe(results) == {}
 
