@@ -71,6 +71,22 @@ class Generation(models.Model):
             # tie-break a page is one range scan of this index, no sort; it still serves
             # every lookup by user, or by user and time, the (user, -created_at) one did
             models.Index(fields=["user", "-created_at", "-id"]),
+            # a log filtered to a status other than success (few rows, or none) is a range
+            # scan of its own rows, not a walk of the whole log; partial, so a billed
+            # (successful) request writes no entry in it
+            models.Index(
+                fields=["user", "status", "-created_at", "-id"],
+                condition=~models.Q(status="success"),
+                name="generation_user_failed_idx",
+            ),
+            # the log filtered to a model: its successful rows are found through the daily
+            # rollups (gateway.console.requests_log); its other rows are a range of this
+            # one, partial for the same reason (no write on a billed request)
+            models.Index(
+                fields=["user", "model", "-created_at", "-id"],
+                condition=~models.Q(status="success"),
+                name="generation_failed_model_idx",
+            ),
             models.Index(fields=["api_key", "-created_at"]),
         ]
         constraints = [
