@@ -101,6 +101,7 @@ def test_sign_up_key_sdk_usage_and_csv(
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, **prices
             )
             assert (result.usage.model_extra or {})["cost"] == costs[result.id]
+        client.close()
         # worked by hand: 20x1250 + 4x4000.5; ceil(10x333.3 + 4x777.7 + 100); 10x1250 + 3x4000.5
         assert list(costs.values()) == [41_002, 6_544, 24_502]
         total = sum(costs.values())
