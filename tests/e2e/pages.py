@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from axe_playwright_python.sync_playwright import Axe
+import pytest
 
+# axe-core, bundled by the dev dependency axe-playwright-python (no download at run time)
+Axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-core").Axe
 WIDTHS = {1280: 900, 390: 844}
 SEVERE = {"serious", "critical"}
 _axe = Axe()
