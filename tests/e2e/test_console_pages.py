@@ -56,15 +56,13 @@ def seeded(make_model: ModelFactory) -> tuple[str, int, str]:
         error_code="insufficient_credits",
         cost=0,
     )
-    UsageDaily.objects.create(
+    # its rollup, as the settle writes it (whether or not generation_at adds to it)
+    UsageDaily.objects.update_or_create(
         user=user,
         key_id=key.pk,
         model="acme/alpha",
         day=now.astimezone(dt.UTC).date(),
-        requests=1,
-        prompt_tokens=20,
-        completion_tokens=4,
-        cost=41_002,
+        defaults={"requests": 1, "prompt_tokens": 20, "completion_tokens": 4, "cost": 41_002},
     )
     return user.email, key.pk, done.request_id
 
