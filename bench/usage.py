@@ -255,14 +255,14 @@ def main() -> None:
 def _log_page_ms(user_id: int, params: dict[str, str], cursor: str, repeat: int) -> float:
     """The filtered log page's own query (median ms), without the rest of the page."""
     from gateway.console.filters import UsageFilterForm, usage_query
-    from gateway.console.requests_log import log_page, log_queryset
+    from gateway.console.requests_log import log_page_for
 
     form = UsageFilterForm(params, key_choices=[])
     query = usage_query(form)
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        log_page(log_queryset(user_id=user_id, query=query), cursor=cursor)
+        log_page_for(user_id=user_id, query=query, cursor=cursor)
         times.append((time.perf_counter() - began) * 1000)
     return statistics.median(times)
 

@@ -15,7 +15,7 @@ from billing.templatetags.money import credits as credits_text
 from gateway.console import charts
 from gateway.console.export import export_rows
 from gateway.console.filters import UsageFilterForm, UsageQuery, today_utc, usage_query
-from gateway.console.requests_log import log_page, log_queryset
+from gateway.console.requests_log import log_page_for, log_queryset
 from gateway.console.usage import models_used, usage_charts, usage_totals_by
 from gateway.models import Generation
 
@@ -33,9 +33,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     form, query = _query(request)
     user_id = request.user.pk
     spend, tokens = usage_charts(user_id=user_id, start=query.start, end=query.end, by=query.by)
-    page = log_page(
-        log_queryset(user_id=user_id, query=query), cursor=request.GET.get("cursor", "")
-    )
+    page = log_page_for(user_id=user_id, query=query, cursor=request.GET.get("cursor", ""))
     context = {
         "form": form,
         "days_fields": [(form["start"], query.start), (form["end"], query.end)],
