@@ -1,14 +1,22 @@
 """Reads for ``manage.py verify_ledger``: the gateway's half of the money invariants, that
 every settled Generation has exactly one ledger entry (billing checks its own half in
-``billing.selectors.ledger_breaches``)."""
+``billing.selectors.ledger_breaches``), and that the daily rollups are the settled
+Generations' sums."""
 
 from __future__ import annotations
 
-from django.db.models import F, Q
+import datetime as dt
 
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+
+from accounts.models import ApiKey
 from billing.models import LedgerEntry
 from billing.selectors import sentences_capped
-from gateway.models import Generation
+from gateway.models import Generation, UsageDaily
+
+Bucket = tuple[int, int, str, dt.date]  # user, key (0: none), model, UTC day
+Sums = tuple[int, int, int, int]  # requests, prompt tokens, completion tokens, cost
 
 # every one of these charged through a ledger entry (an interrupted stream's is the
 # sweeper's charge of its last checkpoint)
@@ -92,3 +100,66 @@ def generation_ledger_breaches(*, limit: int = 100) -> list[str]:
             limit,
         ),
     ]
+
+
+def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
+    """Every UsageDaily bucket (user, key, model, UTC day) whose requests, prompt and
+    completion tokens and cost differ from the sums of its settled Generations (success,
+    cancelled or interrupted), as sentences; a bucket with no row reads as zeros.
+
+    A deleted key's requests lost their key (``api_key`` set NULL) but not their bucket: a
+    bucket of a key that no longer exists counts with the no-key bucket, key 0, as the
+    backfill builds them. A request settled across midnight has its rollup on the settle's
+    UTC day, which may be a day before or after its ``created_at``'s: a difference on one
+    day that the next day's exactly undoes is such a request, not a breach."""
+    logged: dict[Bucket, Sums] = {}
+    groups = (
+        Generation.objects.filter(status__in=SETTLED)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .order_by()
+        .values_list("user_id", "api_key_id", "model", "day")
+        .annotate(Count("id"), Sum("prompt_tokens"), Sum("completion_tokens"), Sum("cost"))
+    )
+    for user_id, key_id, model, day, *sums in groups.iterator():
+        _add(logged, (user_id, key_id or 0, model, day), sums)
+    keys = set(ApiKey.objects.values_list("pk", flat=True))
+    rolled: dict[Bucket, Sums] = {}
+    buckets = UsageDaily.objects.values_list(
+        "user_id",
+        "key_id",
+        "model",
+        "day",
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+    )
+    for user_id, key_id, model, day, *sums in buckets.iterator():
+        _add(rolled, (user_id, key_id if key_id in keys else 0, model, day), sums)
+    zero: Sums = (0, 0, 0, 0)
+    diffs = {
+        bucket: tuple(
+            r - g for r, g in zip(rolled.get(bucket, zero), logged.get(bucket, zero), strict=True)
+        )
+        for bucket in logged.keys() | rolled.keys()
+    }
+    next_day = dt.timedelta(days=1)
+    for bucket in sorted(diffs):
+        diff, after = diffs[bucket], (*bucket[:3], bucket[3] + next_day)
+        if any(diff) and diffs.get(after) == tuple(-d for d in diff):  # type: ignore[arg-type]
+            diffs[bucket] = diffs[after] = zero  # type: ignore[index]
+    wrong = sorted(bucket for bucket, diff in diffs.items() if any(diff))
+    return sentences_capped(
+        (
+            f"rollup user {bucket[0]} key {bucket[1]} {bucket[2]} {bucket[3]}: (requests, "
+            f"prompt tokens, completion tokens, cost) {rolled.get(bucket, zero)} but the "
+            f"settled request log sums to {logged.get(bucket, zero)}"
+            for bucket in wrong
+        ),
+        limit,
+    )
+
+
+def _add(sums: dict[Bucket, Sums], bucket: Bucket, values: list[int | None]) -> None:
+    old = sums.get(bucket, (0, 0, 0, 0))
+    sums[bucket] = tuple(a + int(b or 0) for a, b in zip(old, values, strict=True))  # type: ignore[assignment]

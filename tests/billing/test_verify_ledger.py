@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
 from billing.services import credits_settle
-from gateway.models import Generation
+from gateway.models import Generation, UsageDaily
 from tests.factories import Account
 
 CHAT = "/v1/chat/completions"
@@ -172,3 +172,51 @@ def test_an_unsettled_usage_entry_from_a_late_settle_is_caught(traffic, reserve)
     credits_settle(hold=hold, cost=120)
     # then the gateway's check names it
     assert f"usage '{hold.request_id}' of -120 has no generation" in breaches()
+
+
+def test_a_tampered_rollup_fails(traffic):
+    # given the rollups of the traffic above, equal to its settled requests
+    rich = traffic["rich"]
+    bucket = UsageDaily.objects.get(user=rich.user, key_id=rich.key.pk, model="test/echo")
+    settled = Generation.objects.filter(user=rich.user, status="success")
+    assert bucket.requests == 2 and bucket.cost == sum(g.cost for g in settled) > 0
+    prompt = sum(g.prompt_tokens for g in settled)
+    completion = sum(g.completion_tokens for g in settled)
+    assert (bucket.prompt_tokens, bucket.completion_tokens) == (prompt, completion)
+    # when one bucket's cost is raised by a credit, and another bucket appears from nowhere
+    UsageDaily.objects.filter(pk=bucket.pk).update(cost=bucket.cost + 1)
+    UsageDaily.objects.create(
+        user=rich.user, key_id=rich.key.pk, model="test/ghost", day=bucket.day, requests=3
+    )
+    # then verify_ledger names both, with the rollup's and the request log's sums
+    found = breaches()
+    sums = (2, prompt, completion, bucket.cost)
+    assert (
+        f"rollup user {rich.user.pk} key {rich.key.pk} test/echo {bucket.day}: (requests, "
+        f"prompt tokens, completion tokens, cost) {(2, prompt, completion, bucket.cost + 1)} "
+        f"but the settled request log sums to {sums}"
+    ) in found
+    assert (
+        f"rollup user {rich.user.pk} key {rich.key.pk} test/ghost {bucket.day}: (requests, "
+        "prompt tokens, completion tokens, cost) (3, 0, 0, 0) but the settled request log "
+        "sums to (0, 0, 0, 0)"
+    ) in found
+    assert found.count("rollup user") == 2
+
+
+def test_a_rollup_counted_on_the_day_after_its_request_passes(traffic):
+    # given a settled request created just before midnight whose rollup is the next day's
+    # (a settle across midnight), and a deleted key's requests (no key in the log)
+    rich = traffic["rich"]
+    gen = Generation.objects.filter(user=rich.user, status="success").order_by("pk").first()
+    day = gen.created_at.astimezone(dt.UTC).date()
+    late = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) - dt.timedelta(microseconds=1)
+    Generation.objects.filter(pk=gen.pk).update(created_at=late)
+    limited = traffic["limited"]
+    limited.key.delete()
+    # then verify_ledger still passes
+    out, err = verify()
+    assert err == "" and out.startswith("ledger OK")
+    # but a request moved two days away is a breach
+    Generation.objects.filter(pk=gen.pk).update(created_at=late - dt.timedelta(days=1))
+    assert breaches().count("rollup user") == 2

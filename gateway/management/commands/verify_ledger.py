@@ -10,14 +10,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.payment_selectors import payment_breaches
 from billing.selectors import ledger_breaches, ledger_counts, ledger_snapshot
-from gateway.records.invariants import generation_count, generation_ledger_breaches
+from gateway.records.invariants import (
+    generation_count,
+    generation_ledger_breaches,
+    usage_rollup_breaches,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Check the ledger invariants: balances equal ledger sums, held equals open holds, "
-        "no balance below zero, one ledger entry per settled Generation, no stale hold, one "
-        "purchase entry per paid Payment and refunds within the purchase."
+        "no balance below zero, one ledger entry per settled Generation, daily rollups equal "
+        "to the settled Generations' sums, no stale hold, one purchase entry per paid "
+        "Payment and refunds within the purchase."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,6 +43,7 @@ class Command(BaseCommand):
             breaches = [
                 *ledger_breaches(hold_grace_seconds=grace, limit=limit),
                 *generation_ledger_breaches(limit=limit),
+                *usage_rollup_breaches(limit=limit),
                 *payment_breaches(limit=limit),
             ]
             counts = ledger_counts()
