@@ -104,8 +104,9 @@ def generation_ledger_breaches(*, limit: int = 100) -> list[str]:
 
 def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
     """Every UsageDaily bucket (user, key, model, UTC day) whose requests, prompt and
-    completion tokens and cost differ from the sums of its settled Generations (success,
-    cancelled or interrupted), as sentences; a bucket with no row reads as zeros.
+    completion tokens and cost differ from the sums of its settled Generations (those with a
+    ledger entry: a success, cancelled or interrupted one, or an error that charged what a
+    stream delivered), as sentences; a bucket with no row reads as zeros.
 
     A deleted key's requests lost their key (``api_key`` set NULL) but not their bucket: a
     bucket of a key that no longer exists counts with the no-key bucket, key 0, as the
@@ -114,7 +115,7 @@ def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
     day that the next day's exactly undoes is such a request, not a breach."""
     logged: dict[Bucket, Sums] = {}
     groups = (
-        Generation.objects.filter(status__in=SETTLED)
+        Generation.objects.filter(ledger_entry__isnull=False)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
         .order_by()
         .values_list("user_id", "api_key_id", "model", "day")
