@@ -160,6 +160,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "monthly_limit",
+                    "limit_reset",
                     "allowed_models",
                     "allowed_ips",
                     "rate_limit_rpm",

@@ -16,7 +16,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, AuthenticationForm,
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, LimitReset, User
 from accounts.services import apikey_rate_limit_allowed
 from catalog.selectors import model_resolve
 from config.errors import DomainError
@@ -93,12 +93,23 @@ class LoginForm(AuthenticationForm):
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, required=False, help_text="Optional; for you.")
     monthly_limit_usd = forms.DecimalField(
-        label="Monthly spend limit (USD)",
+        label="Spend limit (USD)",
         required=False,
         min_value=Decimal(0),
         max_digits=12,
         decimal_places=6,
-        help_text="Per calendar month (UTC). Empty: no limit beyond your balance.",
+        help_text="Per day, week or calendar month (UTC), as it resets below. Empty: no limit "
+        "beyond your balance.",
+    )
+    limit_reset = forms.ChoiceField(
+        label="Spend limit resets",
+        choices=[
+            (LimitReset.DAILY, "Daily, at 00:00 UTC"),
+            (LimitReset.WEEKLY, "Weekly, on Monday at 00:00 UTC"),
+            (LimitReset.MONTHLY, "Monthly, on the 1st at 00:00 UTC"),
+        ],
+        initial=LimitReset.MONTHLY,
+        required=False,
     )
     allowed_models = forms.CharField(
         required=False,
@@ -146,6 +157,8 @@ class ApiKeyCreateForm(forms.Form):
         return {
             "name": data["name"],
             "monthly_limit": None if usd is None else usd_to_credits(usd),
+            "limit_reset": data["limit_reset"]
+            or self.initial.get("limit_reset", LimitReset.MONTHLY),
             "allowed_models": data["allowed_models"],
             "allowed_ips": data["allowed_ips"],
             "rate_limit_rpm": data["rate_limit_rpm"],
@@ -167,6 +180,7 @@ class ApiKeyEditForm(ApiKeyCreateForm):
             {
                 "name": api_key.name,
                 "monthly_limit_usd": None if limit is None else credits_to_usd(limit),
+                "limit_reset": api_key.limit_reset,
                 "allowed_models": ", ".join(api_key.allowed_models),
                 "allowed_ips": ", ".join(api_key.allowed_ips),
                 "rate_limit_rpm": api_key.rate_limit_rpm,
@@ -219,6 +233,7 @@ class ApiKeyAdminForm(forms.ModelForm):
         fields = [
             "name",
             "monthly_limit",
+            "limit_reset",
             "allowed_models",
             "allowed_ips",
             "rate_limit_rpm",
@@ -241,6 +256,13 @@ class ApiKeyAdminForm(forms.ModelForm):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValidationError('A JSON list of CIDRs, e.g. ["10.0.0.0/8"].')
         return cidrs_clean(value)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["limit_reset"].required = False  # not sent: the key's own, or monthly
+
+    def clean_limit_reset(self) -> str:
+        return self.cleaned_data["limit_reset"] or self.instance.limit_reset
 
     def clean_monthly_limit(self) -> int | None:
         value = self.cleaned_data["monthly_limit"]

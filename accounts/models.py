@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from config.money import Period
+
 
 @cache
 def time_zones() -> frozenset[str]:
@@ -69,6 +71,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+class LimitReset(models.TextChoices):
+    DAILY = "daily", "daily"
+    WEEKLY = "weekly", "weekly"
+    MONTHLY = "monthly", "monthly"
+
+
+LIMIT_PERIODS: dict[str, Period] = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
 class ApiKey(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, default="default")
@@ -79,7 +90,16 @@ class ApiKey(models.Model):
     is_disabled = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     monthly_limit = models.BigIntegerField(
-        null=True, blank=True, help_text="Spend limit per calendar month (UTC), in credits."
+        null=True,
+        blank=True,
+        help_text="Spend limit per period of limit_reset (UTC), in credits.",
+    )
+    limit_reset = models.CharField(
+        max_length=7,
+        choices=LimitReset.choices,
+        default=LimitReset.MONTHLY,
+        help_text="When the spend limit starts over (UTC): each day, each week from Monday, "
+        "or each calendar month.",
     )
     allowed_models = models.JSONField(
         default=list, blank=True, help_text="Public ids or aliases; empty allows every model."
@@ -112,6 +132,11 @@ class ApiKey(models.Model):
             kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
         super().save(*args, **kwargs)
         self.refresh_from_db(fields=["revision"])
+
+    @property
+    def limit_period(self) -> Period:
+        """The period (``config.money.Period``) the spend limit is counted over."""
+        return LIMIT_PERIODS.get(self.limit_reset, "month")
 
     @property
     def display(self) -> str:

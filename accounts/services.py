@@ -101,6 +101,7 @@ def apikey_create(
     user: User,
     name: str = "default",
     monthly_limit: int | None = None,
+    limit_reset: str = "monthly",
     allowed_models: list[str] | None = None,
     allowed_ips: list[str] | None = None,
     rate_limit_rpm: int | None = None,
@@ -128,6 +129,7 @@ def apikey_create(
         prefix=prefix,
         secret_hash=digest,
         monthly_limit=monthly_limit,
+        limit_reset=limit_reset,
         allowed_models=allowed_models or [],
         allowed_ips=allowed_ips or [],
         rate_limit_rpm=rate_limit_rpm,
@@ -168,6 +170,7 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
     editable = {
         "name",
         "monthly_limit",
+        "limit_reset",
         "allowed_models",
         "allowed_ips",
         "rate_limit_rpm",

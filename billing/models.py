@@ -114,10 +114,11 @@ class LedgerEntry(models.Model):
 
 
 class KeySpend(models.Model):
-    """A key's spend in one calendar month (UTC), in credits."""
+    """A key's spend in one period of its limit (UTC), in credits: a day, a week from Monday
+    or a calendar month, as the key's ``limit_reset``. The column keeps its name ``month``."""
 
     api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE, related_name="spends")
-    month = models.DateField(help_text="First day of the month.")
+    month = models.DateField(help_text="First day (UTC) of the key's period: day, week or month.")
     spent = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
 
@@ -149,7 +150,7 @@ class Hold(models.Model):
     api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    month = models.DateField(null=True, blank=True, help_text="KeySpend month, if limited.")
+    month = models.DateField(null=True, blank=True, help_text="KeySpend period start, if limited.")
     amount = models.BigIntegerField()
     request_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

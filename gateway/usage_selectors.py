@@ -69,24 +69,30 @@ def usage_totals(
 
 
 def key_period(key: ApiKey) -> Period:
-    """The period a key's spend is reported for: that of its spend limit, which is monthly
-    (``ApiKey.monthly_limit``); a key without a limit reports the calendar month too."""
-    return "month"
+    """The period a key's spend is reported for: that of its spend limit (``limit_reset``:
+    a UTC day, a week from Monday or a calendar month); a key without a limit reports the
+    calendar month."""
+    return key.limit_period if key.monthly_limit is not None else "month"
 
 
-def key_period_spend(key_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, int]:
-    """Credits each key was charged since the start (UTC) of its own period (``key_period``)
-    up to now, every key whether limited or not; a key with no usage, or not found, 0. Two
+def key_period_spend(
+    key_ids: Iterable[int], now: dt.datetime | None = None, period: Period | None = None
+) -> dict[int, int]:
+    """Credits each key was charged since the start (UTC) of its own period (``key_period``),
+    or of ``period`` for every key when given, up to now, every key whether limited or not;
+    a key with no usage, or not found, 0. Two
     queries: the keys, then their buckets through the rollup's unique (user, key, …) index.
     The enforcement of limits does not read this: it stays on the key's KeySpend row."""
     ids = list(dict.fromkeys(key_ids))
     spend = dict.fromkeys(ids, 0)
     if not ids:
         return spend
-    keys = list(ApiKey.objects.filter(pk__in=ids).only("id", "user_id", "monthly_limit"))
+    keys = list(
+        ApiKey.objects.filter(pk__in=ids).only("id", "user_id", "monthly_limit", "limit_reset")
+    )
     if not keys:
         return spend
-    starts = {key.pk: period_start(key_period(key), now) for key in keys}
+    starts = {key.pk: period_start(period or key_period(key), now) for key in keys}
     rows = (
         UsageDaily.objects.filter(
             user_id__in={key.user_id for key in keys},

@@ -28,6 +28,7 @@ from django.db import models
 
 from billing.models import LedgerEntry
 from config.errors import DomainError
+from config.money import Period
 
 
 class InsufficientCredits(DomainError):
@@ -40,7 +41,7 @@ class InsufficientCredits(DomainError):
 class KeyLimitExceeded(DomainError):
     """402 in the API (``gateway.api.errors.DOMAIN_STATUS``)."""
 
-    def __init__(self, message: str = "The key's monthly spend limit is reached") -> None:
+    def __init__(self, message: str = "The key's spend limit is reached") -> None:
         super().__init__("key_limit_exceeded", message)
 
 
@@ -152,9 +153,11 @@ class Ledger(Protocol):
         ttl_seconds: float,
         is_streamed: bool = False,
         key_check: KeyCheck | None = None,
+        limit_period: Period = "month",
     ) -> HoldRef:
         """Hold ``amount`` for one owner (a request, a stream, a task): the account must
-        have it available and, with a monthly limit, the key's month must have room. The
+        have it available and, with a spend limit, the key's current ``limit_period`` (its
+        start, ``config.money.period_start``, is the hold's ``month``) must have room. The
         hold expires ``ttl_seconds`` from now: its owner chooses, longer than it may run; the
         sweeper takes it only after that (or, ``is_streamed``, once its checkpoints stop).
         With ``key_check`` the same write requires the key to pass it; if not, nothing is

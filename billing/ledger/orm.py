@@ -33,13 +33,13 @@ from billing.ledger.base import (
 from billing.ledger.rows import accumulate_write, record_write
 from billing.metrics import HOLD_BREACHES
 from billing.models import CreditAccount, Hold, KeySpend, LedgerEntry
+from config.money import Period, period_start
 
 log = logging.getLogger(__name__)
 
 
 def month_start(now: dt.datetime | None = None) -> dt.date:
-    now = now or timezone.now()
-    return now.date().replace(day=1)
+    return period_start("month", now)
 
 
 def hold_ref(hold: Hold) -> HoldRef:
@@ -61,7 +61,7 @@ def insufficient(amount: int) -> InsufficientCredits:
 
 def key_limit_exceeded(limit: int, amount: int) -> KeyLimitExceeded:
     return KeyLimitExceeded(
-        f"The key's monthly spend limit of {limit} credits leaves no room "
+        f"The key's spend limit of {limit} credits leaves no room "
         f"for this request (up to {amount} credits)"
     )
 
@@ -176,11 +176,12 @@ class OrmLedger:
         ttl_seconds: float,
         is_streamed: bool = False,
         key_check: KeyCheck | None = None,
+        limit_period: Period = "month",
     ) -> HoldRef:
         if amount < 0:
             raise ValueError("a hold is not negative")
         limited = monthly_limit is not None and api_key_id is not None
-        month = month_start() if limited and amount else None
+        month = period_start(limit_period) if limited and amount else None
         ref = HoldRef(0, account_id, api_key_id, month, amount, request_id)
         if amount == 0:
             # A free request's upper bound is zero: nothing to hold, nothing a sweeper could leak.

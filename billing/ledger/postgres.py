@@ -25,7 +25,6 @@ from billing.ledger.orm import (
     insufficient,
     key_limit_exceeded,
     key_spend_hold,
-    month_start,
     settle_charge,
     settle_unheld,
     usage_entry,
@@ -33,6 +32,7 @@ from billing.ledger.orm import (
 from billing.ledger.rows import accumulate_write, record_write
 from billing.models import LedgerEntry
 from config import db
+from config.money import Period, period_start
 
 
 class PostgresLedger(OrmLedger):
@@ -49,11 +49,12 @@ class PostgresLedger(OrmLedger):
         ttl_seconds: float,
         is_streamed: bool = False,
         key_check: KeyCheck | None = None,
+        limit_period: Period = "month",
     ) -> HoldRef:
         if amount < 0:
             raise ValueError("a hold is not negative")
         limited = monthly_limit is not None and api_key_id is not None
-        month = month_start() if limited and amount else None
+        month = period_start(limit_period) if limited and amount else None
         ref = HoldRef(0, account_id, api_key_id, month, amount, request_id)
         if amount == 0:
             return ref  # nothing to hold, nothing a sweeper could leak

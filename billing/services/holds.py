@@ -18,6 +18,7 @@ from billing.ledger import (
     ledger,
     month_start,
 )
+from config.money import Period
 
 __all__ = [
     "HoldRef",
@@ -43,6 +44,7 @@ def credits_reserve(
     ttl_seconds: float,
     is_streamed: bool = False,
     key_check: KeyCheck | None = None,
+    limit_period: Period = "month",
 ) -> HoldRef:
     """Hold ``amount`` credits for one owner, expiring ``ttl_seconds`` from now (the owner
     chooses: longer than it may run). See ``billing.ledger.base.Ledger.reserve``."""
@@ -55,6 +57,7 @@ def credits_reserve(
         ttl_seconds=ttl_seconds,
         is_streamed=is_streamed,
         key_check=key_check,
+        limit_period=limit_period,
     )
 
 

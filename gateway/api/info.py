@@ -15,13 +15,13 @@ from rest_framework.views import APIView
 from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, decimal_text, model_list, model_resolve
 from config.errors import ApiError
-from config.money import credits_to_usd
+from config.money import credits_to_usd, period_start
 from gateway.api.base import GatewayView, json_response
 from gateway.api.request_body import json_body
 from gateway.pipeline import tokens
 from gateway.records.selectors import generation_detail, generation_get
 from gateway.surfaces.messages import messages_to_canonical
-from gateway.usage_selectors import key_period_spend
+from gateway.usage_selectors import key_period, key_period_spend
 
 
 class GenerationView(GatewayView):
@@ -121,12 +121,22 @@ class KeyView(GatewayView):
         key = request.auth
         account = key.user.credit_account
         # usage from the rollups, which count every key; the limit's room from the key's
-        # tracked month (KeySpend, what the reserve enforces), which only a limited key has
+        # tracked period (KeySpend, what the reserve enforces), which only a limited key has
+        limited = key.monthly_limit is not None
         usage = key_period_spend([key.pk])[key.pk]
-        spent, held = key_month_spend(api_key_id=key.pk)
-        remaining = None if key.monthly_limit is None else max(key.monthly_limit - spent - held, 0)
+        monthly = (
+            usage
+            if key_period(key) == "month"
+            else key_period_spend([key.pk], period="month")[key.pk]
+        )
+        start = period_start(key.limit_period)
+        spent, held = key_month_spend(api_key_id=key.pk, month=start)
+        remaining = max(key.monthly_limit - spent - held, 0) if limited else None
         spendable = spendable_get(
-            account_id=account.pk, api_key_id=key.pk, monthly_limit=key.monthly_limit
+            account_id=account.pk,
+            api_key_id=key.pk,
+            monthly_limit=key.monthly_limit,
+            month=start,
         )
         return json_response(
             {
@@ -134,9 +144,9 @@ class KeyView(GatewayView):
                     "label": key.display,
                     "name": key.name,
                     "limit": key.monthly_limit,
-                    "limit_reset": "monthly",
+                    "limit_reset": key.limit_reset if limited else None,
                     "usage": usage,
-                    "usage_monthly": usage,
+                    "usage_monthly": monthly,
                     "held": held,
                     "limit_remaining": remaining,
                     "balance": account.balance,

@@ -136,6 +136,7 @@ def _admit(
         ttl_seconds=settings.GATEWAY_REQUEST_DEADLINE_SECONDS + settings.BILLING_HOLD_TTL_SECONDS,
         is_streamed=bool(body.get("stream")),
         key_check=caller.provisional.check() if caller.provisional is not None else None,
+        limit_period=key.limit_period,
     )
     caller_confirmed(caller)  # the reserve found the key unchanged and usable
     return Admission(

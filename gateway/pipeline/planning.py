@@ -20,6 +20,7 @@ from billing.pricing import affordable_completion_tokens, hold_bound
 from billing.selectors import key_month_spend
 from catalog.selectors import ResolvedModel, model_resolve
 from config.errors import ApiError
+from config.money import period_start
 from gateway.pipeline import tokens
 from gateway.surfaces.validation import invalid, max_tokens_of
 
@@ -191,11 +192,11 @@ def _available(caller: Caller) -> int:
 
 def _budget(caller: Caller) -> int:
     """What a new request may hold: the account's available credits, and no more than what
-    is left of the key's monthly limit."""
+    is left of the key's spend limit in its current period."""
     key = caller.api_key
     amount = _available(caller)
     if key.monthly_limit is not None:
-        spent, held = key_month_spend(api_key_id=key.pk)
+        spent, held = key_month_spend(api_key_id=key.pk, month=period_start(key.limit_period))
         amount = min(amount, key.monthly_limit - spent - held)
     return max(amount, 0)
 
