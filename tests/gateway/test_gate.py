@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from gateway.models import Generation
 from tests.helpers import chat_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,3 +52,14 @@ def test_clients_slow_to_send_their_body_hold_no_admission_slot(
     finally:
         for conn in slow:
             conn.close()
+        _wait_for_refusals(account.user, SLOW_CLIENTS)
+
+
+def _wait_for_refusals(user: Any, expected: int, timeout: float = 5.0) -> None:
+    """Let the server finish the cut-short requests (each is recorded as refused) before the
+    test's tables are emptied: a refusal committing during that TRUNCATE deadlocks with it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Generation.objects.filter(user=user, status="refused").count() >= expected:
+            return
+        time.sleep(0.05)
