@@ -60,6 +60,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[time_zone_validate],
         help_text="IANA name (e.g. Europe/Paris): the console shows times in it.",
     )
+    # signs the media task callbacks (x-api-key-signature); made on first use, rotatable
+    callback_secret = models.CharField(max_length=80, blank=True)
 
     objects = UserManager()
 

@@ -30,6 +30,7 @@ class Provider(models.Model):
     class Dialect(models.TextChoices):
         OPENAI = "openai", "OpenAI-compatible"
         ANTHROPIC = "anthropic", "Anthropic"
+        REPLICATE = "replicate", "Replicate predictions"
         SANDBOX = "sandbox", "Sandbox (local, free, no network)"
 
     slug = models.SlugField(unique=True)

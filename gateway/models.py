@@ -160,3 +160,18 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"sweep at {self.ran_at.isoformat()}"
+
+
+# The media task rows live with their package; imported here so Django finds them.
+from gateway.media.models import Callback, CallbackAttempt, MediaFile, MediaTask  # noqa: E402
+
+__all__ = [
+    "Callback",
+    "CallbackAttempt",
+    "Generation",
+    "MediaFile",
+    "MediaTask",
+    "RateCounter",
+    "SweepRun",
+    "UsageDaily",
+]

@@ -180,6 +180,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "holds-sweep": {"task": "gateway.tasks.holds_sweep", "schedule": 60.0},
+    "media-tasks-poll": {
+        "task": "gateway.tasks.media_tasks_poll",
+        "schedule": env.float("GATEWAY_TASK_POLL_SECONDS", default=5.0),
+    },
+    "media-callbacks-deliver": {
+        "task": "gateway.tasks.media_callbacks_deliver",
+        "schedule": env.float("GATEWAY_TASK_POLL_SECONDS", default=5.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -289,6 +297,30 @@ GATEWAY_STREAM_KEEPALIVE_SECONDS = env.float("GATEWAY_STREAM_KEEPALIVE_SECONDS",
 # Anthropic ~1,600, Gemini 258 per tile).
 GATEWAY_IMAGE_TOKEN_BOUND = env.int("GATEWAY_IMAGE_TOKEN_BOUND", default=8_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+
+# --- Media tasks (gateway.media) -----------------------------------------------------------------
+# A task the provider has not finished this long after its creation is failed and refunded;
+# its hold lives as long (plus BILLING_HOLD_TTL_SECONDS), so the sweeper never takes it first.
+GATEWAY_TASK_TIMEOUT_SECONDS = env.float("GATEWAY_TASK_TIMEOUT_SECONDS", default=3600.0)
+# The shortest interval between two polls of one task; later polls back off (doubling, up to
+# GATEWAY_TASK_POLL_MAX_SECONDS). The poller's beat runs this often.
+GATEWAY_TASK_POLL_SECONDS = env.float("GATEWAY_TASK_POLL_SECONDS", default=5.0)
+GATEWAY_TASK_POLL_MAX_SECONDS = env.float("GATEWAY_TASK_POLL_MAX_SECONDS", default=60.0)
+# How many provider polls one sweep runs at once (threads), and how many tasks it claims.
+GATEWAY_TASK_POLL_CONCURRENCY = env.int("GATEWAY_TASK_POLL_CONCURRENCY", default=32)
+GATEWAY_TASK_POLL_BATCH = env.int("GATEWAY_TASK_POLL_BATCH", default=1000)
+# Callbacks: the first retry this long after a failed attempt, doubling each time, for
+# GATEWAY_CALLBACK_ATTEMPTS attempts in all (30 s x (1+2+4+8+16+32) ~ 31 min, 7 attempts).
+GATEWAY_CALLBACK_RETRY_BASE_SECONDS = env.float("GATEWAY_CALLBACK_RETRY_BASE_SECONDS", default=30.0)
+GATEWAY_CALLBACK_ATTEMPTS = env.int("GATEWAY_CALLBACK_ATTEMPTS", default=8)
+GATEWAY_CALLBACK_TIMEOUT_SECONDS = env.float("GATEWAY_CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# Local testing only: callbacks and fetched inputs may go to private and loopback addresses.
+GATEWAY_CALLBACKS_ALLOW_PRIVATE = env.bool("GATEWAY_CALLBACKS_ALLOW_PRIVATE", default=False)
+# Where task outputs are copied (STORAGES["default"]): the filesystem under MEDIA_ROOT, or an
+# S3-compatible bucket through django-storages when MEDIA_S3_BUCKET is set.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "/media/"
+GATEWAY_MEDIA_MAX_BYTES = env.int("GATEWAY_MEDIA_MAX_BYTES", default=512 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,
