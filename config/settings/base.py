@@ -309,6 +309,8 @@ GATEWAY_TASK_POLL_MAX_SECONDS = env.float("GATEWAY_TASK_POLL_MAX_SECONDS", defau
 # How many provider polls one sweep runs at once (threads), and how many tasks it claims.
 GATEWAY_TASK_POLL_CONCURRENCY = env.int("GATEWAY_TASK_POLL_CONCURRENCY", default=32)
 GATEWAY_TASK_POLL_BATCH = env.int("GATEWAY_TASK_POLL_BATCH", default=1000)
+# A music request without a duration is held (and estimated) for this many seconds of audio.
+GATEWAY_MUSIC_DEFAULT_SECONDS = env.float("GATEWAY_MUSIC_DEFAULT_SECONDS", default=30.0)
 # Callbacks: the first retry this long after a failed attempt, doubling each time, for
 # GATEWAY_CALLBACK_ATTEMPTS attempts in all (30 s x (1+2+4+8+16+32) ~ 31 min, 7 attempts).
 GATEWAY_CALLBACK_RETRY_BASE_SECONDS = env.float("GATEWAY_CALLBACK_RETRY_BASE_SECONDS", default=30.0)
