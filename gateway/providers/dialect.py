@@ -2,10 +2,15 @@
 chunk it yields, and the error for an operation it does not offer.
 
 A dialect converts the canonical request (the OpenAI chat shape) to its provider's wire
-format and back. Every operation is declared on ``Dialect``; a dialect that does not offer
-one inherits ``DialectBase``'s answer, an ``OperationUnsupported`` error (non-retryable,
-status 400), never an AttributeError. A ``NativeDialect`` also takes a surface's body in its
-own wire format as it came (passthrough), so provider-specific fields survive.
+format and back. Media (images, videos, music) has its own canonical body, the same for
+every dialect: ``{"kind": "image" | "video" | "music", "prompt", "n", "size", "quality",
+"duration", "resolution", "input_mode", "image_url"}`` (None where not given); its results
+are ``MediaOutput`` values, inline bytes or a provider's link, read with ``output_open``.
+
+Every operation is declared on ``Dialect``; a dialect that does not offer one inherits
+``DialectBase``'s answer, an ``OperationUnsupported`` error (non-retryable, status 400),
+never an AttributeError. A ``NativeDialect`` also takes a surface's body in its own wire
+format as it came (passthrough), so provider-specific fields survive.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any, Literal, Protocol
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
-from gateway.providers.base import Completion, ProviderError
+from gateway.providers import media_http
+from gateway.providers.base import Completion, ProviderError, api_key_for
+from gateway.providers.transport import Response
 
 
 @dataclass(slots=True)
@@ -71,13 +78,39 @@ class UpstreamTask:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaOutput:
+    """One produced file: inline ``data`` (a decoded ``b64_json``, a locally made file), or
+    the provider's ``url`` to fetch it from (through ``output_open``; such links expire).
+    ``authenticated``: fetching ``url`` needs the provider's key (OpenAI's video content).
+    ``content_type`` is "" when the provider does not say (the storage sniffs it)."""
+
+    url: str = ""
+    data: bytes | None = None
+    content_type: str = ""
+    authenticated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediaResult:
+    """A synchronous media answer: its outputs, what they count as (``images`` at least the
+    number of outputs) and the provider's body for the record, large inline data left out."""
+
+    outputs: tuple[MediaOutput, ...]
+    usage: Usage
+    native: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TaskPoll:
-    """A media task's state at its provider; ``result`` and ``usage`` once it succeeded."""
+    """A media task's state at its provider: its ``outputs`` and ``usage`` once it
+    succeeded, its ``error`` (safe to show) and ``error_code`` once it failed (``cancelled``
+    when the provider reports it cancelled)."""
 
     state: Literal["pending", "running", "succeeded", "failed"]
-    result: dict[str, Any] | None = None
+    outputs: tuple[MediaOutput, ...] = ()
     usage: Usage | None = None
     error: str = ""
+    error_code: str = ""
 
 
 class OperationUnsupported(ProviderError):
@@ -105,11 +138,15 @@ class Dialect(Protocol):
 
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion: ...
 
-    def image(self, route: RouteInfo, body: dict[str, Any]) -> Completion: ...
+    def image(self, route: RouteInfo, body: dict[str, Any]) -> MediaResult: ...
 
     def task_submit(self, route: RouteInfo, body: dict[str, Any]) -> UpstreamTask: ...
 
     def task_poll(self, route: RouteInfo, task: UpstreamTask) -> TaskPoll: ...
+
+    def task_cancel(self, route: RouteInfo, task: UpstreamTask) -> None: ...
+
+    def output_open(self, route: RouteInfo, output: MediaOutput) -> Response: ...
 
 
 class NativeDialect(Dialect, Protocol):
@@ -127,8 +164,9 @@ class NativeDialect(Dialect, Protocol):
 
 
 class DialectBase:
-    """Every operation refused with ``OperationUnsupported``; a dialect overrides the ones
-    it offers."""
+    """Every operation refused with ``OperationUnsupported``, except ``task_cancel`` (best
+    effort: nothing to do) and ``output_open`` (a GET of the output's link); a dialect
+    overrides the ones it offers."""
 
     name = ""
 
@@ -141,7 +179,7 @@ class DialectBase:
     def embed(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
         raise OperationUnsupported(self.name, "embeddings")
 
-    def image(self, route: RouteInfo, body: dict[str, Any]) -> Completion:
+    def image(self, route: RouteInfo, body: dict[str, Any]) -> MediaResult:
         raise OperationUnsupported(self.name, "image generation")
 
     def task_submit(self, route: RouteInfo, body: dict[str, Any]) -> UpstreamTask:
@@ -149,3 +187,25 @@ class DialectBase:
 
     def task_poll(self, route: RouteInfo, task: UpstreamTask) -> TaskPoll:
         raise OperationUnsupported(self.name, "media tasks")
+
+    def task_cancel(self, route: RouteInfo, task: UpstreamTask) -> None:
+        """Ask the provider to stop the task; best effort, so by default nothing is sent."""
+        return None
+
+    def output_open(self, route: RouteInfo, output: MediaOutput) -> Response:
+        """GET the output's link with its body left unread (read it with ``read1`` or
+        ``data``; ``close()`` when done). The link is the provider's, not a user's; an
+        ``authenticated`` one is sent with ``output_headers(route)``. HTTP errors and
+        transport failures raise ProviderError (retryable where a later try may succeed)."""
+        if not output.url:
+            raise ProviderError("The output has no link to fetch", retryable=False)
+        headers: dict[str, str] = {}
+        secret = ""
+        if output.authenticated:
+            secret = api_key_for(route)
+            headers = self.output_headers(route, secret)
+        return media_http.get(output.url, headers=headers, secret=secret)
+
+    def output_headers(self, route: RouteInfo, key: str) -> dict[str, str]:
+        """The headers that authenticate a GET of an ``authenticated`` output."""
+        return {"Authorization": f"Bearer {key}"} if key else {}
