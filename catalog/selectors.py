@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import F
 
 from catalog.models import CatalogRevision, Model, Route
-from catalog.units import PRICE_UNITS, ZERO, Prices, decimal_text
+from catalog.units import PRICE_UNITS, ZERO, Prices, decimal_text, is_media
 from config.money import usd_per_million_to_credits, usd_per_unit_to_credits
 
 # Prices and decimal_text live in catalog.units and are read from here too.
@@ -76,8 +76,12 @@ _snapshot: _Snapshot | None = None
 
 def _prices(model: Model) -> Prices:
     """The model's prices in credits per token or per unit, each null one resolved by its
-    unit's fallback (a setting, an earlier unit's price, or zero)."""
+    unit's fallback (a setting, an earlier unit's price, or zero). A media model (one
+    producing images, video or audio, ``catalog.units.is_media``) is priced by its units
+    only: its null token prices are zero, not the fallback settings, so a token count its
+    provider reports is billed only when the model sets token prices."""
     resolved: dict[str, Decimal] = {}
+    media = is_media(model.output_modalities or ())
     for unit in PRICE_UNITS:
         usd = getattr(model, unit.column)
         if usd is not None:
@@ -85,7 +89,7 @@ def _prices(model: Model) -> Prices:
                 usd_per_million_to_credits if unit.is_per_token else usd_per_unit_to_credits
             )
             resolved[unit.name] = to_credits(usd)
-        elif unit.fallback_setting:
+        elif unit.fallback_setting and not media:
             resolved[unit.name] = getattr(settings, unit.fallback_setting)
         elif unit.fallback_unit:
             resolved[unit.name] = resolved[unit.fallback_unit]

@@ -105,6 +105,16 @@ PRICE_UNITS: tuple[PriceUnit, ...] = (
     ),
 )
 UNIT_NAMES: tuple[str, ...] = tuple(u.name for u in PRICE_UNITS)
+# The output modalities of a media model: priced by image, second and request, never given
+# the fallback token prices (catalog.selectors).
+MEDIA_OUTPUTS: tuple[str, ...] = ("image", "video", "audio")
+
+
+def is_media(output_modalities: tuple[str, ...] | list[str]) -> bool:
+    """Whether a model with these output modalities is a media model."""
+    return any(m in MEDIA_OUTPUTS for m in output_modalities)
+
+
 UNITS_BY_NAME: dict[str, PriceUnit] = {u.name: u for u in PRICE_UNITS}
 
 
