@@ -27,6 +27,7 @@ from tests.factories import (
     upstream_reset,
 )
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.media_fixtures import fake_media, media_upstream  # noqa: F401  (fixtures)
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import ApiClient
 from tests.skip_summary import pytest_terminal_summary  # noqa: F401  (a hook of this conftest)
