@@ -23,6 +23,13 @@ from gateway.records.selectors import generation_detail, generation_get
 from gateway.surfaces.messages import messages_to_canonical
 from gateway.usage_selectors import key_period, key_period_spend
 
+# The endpoint /v1/models names for a model producing each media output (else chat).
+MEDIA_ENDPOINTS = (
+    ("image", "/v1/images/generations"),
+    ("video", "/v1/videos"),
+    ("audio", "/v1/music/generations"),
+)
+
 
 class GenerationView(GatewayView):
     def get(self, request: Request) -> HttpResponse:
@@ -53,7 +60,10 @@ class CountTokensView(GatewayView):
 def model_entry(model: ResolvedModel) -> dict[str, Any]:
     listed = model.prices.listed()  # the price units always shown, and any other it sets
     per_token = {unit.api_key: decimal_text(credits_to_usd(price)) for unit, price in listed}
-    image_out = "image" in model.output_modalities
+    endpoint = next(
+        (path for output, path in MEDIA_ENDPOINTS if output in model.output_modalities),
+        "/v1/chat/completions",
+    )
     return {
         "id": model.public_id,
         "object": "model",
@@ -80,7 +90,7 @@ def model_entry(model: ResolvedModel) -> dict[str, Any]:
         },
         "providers": sorted({r.provider_slug for r in model.routes}),
         "supported_parameters": list(model.supported_parameters),
-        "endpoint": "/v1/images/generations" if image_out else "/v1/chat/completions",
+        "endpoint": endpoint,
     }
 
 
