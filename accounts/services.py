@@ -9,6 +9,7 @@ key count together. Changing a key's rate limit asks the same policy.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -191,3 +192,32 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
     ApiKeyEvent.objects.create(
         api_key=api_key, kind=ApiKeyEvent.Kind.UPDATED, actor=actor, detail={"fields": fields}
     )
+
+
+CALLBACK_SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
+
+
+def _callback_secret_new() -> str:
+    return CALLBACK_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def callback_secret_get(user: User) -> str:
+    """The user's callback signing secret (``x-api-key-signature`` of media task callbacks),
+    made on first use. Two first uses at once agree: the secret is written only where the
+    column is still blank, and the loser reads the winner's."""
+    if user.callback_secret:
+        return user.callback_secret
+    made = _callback_secret_new()
+    if not User.objects.filter(pk=user.pk, callback_secret="").update(callback_secret=made):
+        made = User.objects.values_list("callback_secret", flat=True).get(pk=user.pk)
+    user.callback_secret = made
+    return made
+
+
+def callback_secret_rotate(user: User) -> str:
+    """A new signing secret for ``user``, in force from the next callback attempt on (one
+    already sent was signed with the old one)."""
+    made = _callback_secret_new()
+    User.objects.filter(pk=user.pk).update(callback_secret=made)
+    user.callback_secret = made
+    return made
