@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.errors import ApiError
+from gateway.media.callbacks import callback_url_check
 from gateway.surfaces.validation import (
     expect_choice,
     expect_int,
@@ -144,10 +145,6 @@ def callback_url_of(body: dict[str, Any]) -> str:
     if not _given(body, "callback_url"):
         return ""
     url = expect_str(body["callback_url"], "callback_url", nonempty=True)
-    if len(url) > MAX_URL_CHARS:
-        raise invalid("callback_url", f"callback_url may hold at most {MAX_URL_CHARS} characters")
-    from gateway.media.callbacks import callback_url_check  # the address guard, resolved late
-
     callback_url_check(url)
     return url
 

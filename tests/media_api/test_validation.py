@@ -207,3 +207,17 @@ def test_a_bad_field_is_invalid_parameter_naming_it(
     err = _error(kind, body)
     assert (err.status, err.code, err.param) == (400, "invalid_parameter", param)
     assert err.message
+
+
+@pytest.mark.parametrize("kind", ["image", "video", "music"])
+def test_a_private_callback_url_is_refused_at_request_time(kind: str) -> None:
+    for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "ftp://93.184.216.34/x"):
+        body = {"model": "m", "prompt": "p", "duration": 4, "callback_url": url}
+        err = _error(kind, body)
+        assert (err.status, err.code, err.param) == (400, "invalid_parameter", "callback_url")
+
+
+def test_a_public_callback_url_is_kept() -> None:
+    body = {"model": "m", "prompt": "p", "callback_url": "https://93.184.216.34/hooks/gw"}
+    assert image_validate(body).callback_url == "https://93.184.216.34/hooks/gw"
+    assert music_validate(body).callback_url == "https://93.184.216.34/hooks/gw"
