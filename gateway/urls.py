@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gateway.api import credits, estimate, info, surfaces
+from gateway.api import credits, estimate, files, info, surfaces
 from gateway.api.views_errors import api_not_found
 
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
     path("credits", credits.CreditsView.as_view(), name="api-credits"),
     path("credits/packs", credits.PacksView.as_view(), name="api-credits-packs"),
     path("credits/estimate", estimate.EstimateView.as_view(), name="api-credits-estimate"),
+    path("files/<str:token>", files.file_get, name="api-file"),
     # The bare prefix (/v1/) is unknown too, and answers in the API's shape.
     path("", api_not_found, {"rest": ""}),
 ]
