@@ -10,6 +10,7 @@ from gateway.providers.dialect import (
     StreamChunk,
 )
 from gateway.providers.openai import OpenAIDialect
+from gateway.providers.replicate import ReplicateDialect
 from gateway.providers.sandbox import SandboxDialect
 
 _ANTHROPIC = AnthropicDialect()
@@ -18,6 +19,7 @@ DIALECTS: dict[str, Dialect] = {
     "openai": OpenAIDialect(),
     "anthropic": _ANTHROPIC,
     "sandbox": SandboxDialect(),
+    "replicate": ReplicateDialect(),
 }
 # The dialects a surface of the same wire format passes its body to as it came.
 NATIVE_DIALECTS: dict[str, NativeDialect] = {"anthropic": _ANTHROPIC}

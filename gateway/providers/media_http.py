@@ -57,8 +57,25 @@ def send(
             f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
         ) from exc
     if resp.status >= 300:
-        raise upstream_status_error(resp.status, error_message(body_of(resp)), secret=secret)
+        raise upstream_status_error(resp.status, error_text(body_of(resp)), secret=secret)
     return resp
+
+
+def error_text(content: bytes) -> str:
+    """The human message of an error body: OpenAI's or Anthropic's ``error``, or Replicate's
+    ``detail`` (and ``title``), as the upstream wrote it (``upstream_status_error`` makes it
+    safe to show)."""
+    message = error_message(content)
+    if message:
+        return message
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return ""
+    if isinstance(data, dict):
+        parts = [str(data[k]) for k in ("title", "detail") if isinstance(data.get(k), str)]
+        return ": ".join(parts)[:500]
+    return ""
 
 
 def request_json(

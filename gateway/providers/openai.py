@@ -1,7 +1,7 @@
 """The ``openai`` dialect: any OpenAI-compatible upstream, ``POST {base}/chat/completions``.
 
 The canonical form is already this dialect's wire format, so the body passes through with
-only the model name rewritten.
+only the model name rewritten. Images and videos: ``gateway.providers.openai_media``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,20 @@ import orjson
 
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
+from gateway.providers import openai_media
 from gateway.providers.base import (
     Completion,
     ProviderError,
     api_key_for,
     upstream_stream_error,
 )
-from gateway.providers.dialect import DialectBase, StreamChunk
+from gateway.providers.dialect import (
+    DialectBase,
+    MediaResult,
+    StreamChunk,
+    TaskPoll,
+    UpstreamTask,
+)
 from gateway.providers.http import Response, json_of, post_json
 from gateway.providers.sse import sse_events
 
@@ -75,6 +82,15 @@ class OpenAIDialect(DialectBase):
         payload["stream_options"] = options
         resp = _post(route, "/chat/completions", payload)
         return ChunkStream(resp, secret=api_key_for(route))
+
+    def image(self, route: RouteInfo, body: dict[str, Any]) -> MediaResult:
+        return openai_media.image(route, body)
+
+    def task_submit(self, route: RouteInfo, body: dict[str, Any]) -> UpstreamTask:
+        return openai_media.video_submit(route, body)
+
+    def task_poll(self, route: RouteInfo, task: UpstreamTask) -> TaskPoll:
+        return openai_media.video_poll(route, task)
 
 
 def _stream_error(err: Any, secret: str) -> ProviderError:

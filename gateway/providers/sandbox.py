@@ -1,5 +1,6 @@
 """The ``sandbox`` dialect: deterministic local replies, no network, for trying the product
-end to end on a fresh machine. The reply repeats the last user message back."""
+end to end on a fresh machine. The reply repeats the last user message back; images,
+videos and music are files made here (``gateway.providers.sandbox_media``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ from typing import Any
 from billing.pricing import Usage
 from catalog.selectors import RouteInfo
 from gateway.pipeline import tokens
+from gateway.providers import sandbox_media
 from gateway.providers.base import Completion
-from gateway.providers.dialect import ChunkSource, DialectBase, LocalStream, StreamChunk
+from gateway.providers.dialect import (
+    ChunkSource,
+    DialectBase,
+    LocalStream,
+    MediaResult,
+    StreamChunk,
+    TaskPoll,
+    UpstreamTask,
+)
 
 
 def _reply(body: dict[str, Any]) -> str:
@@ -93,6 +103,18 @@ class SandboxDialect(DialectBase):
 
     def stream(self, route: RouteInfo, body: dict[str, Any]) -> ChunkSource:
         return LocalStream(_chunks(route, body))
+
+    def image(self, route: RouteInfo, body: dict[str, Any]) -> MediaResult:
+        return sandbox_media.image(body)
+
+    def task_submit(self, route: RouteInfo, body: dict[str, Any]) -> UpstreamTask:
+        return sandbox_media.task_submit(body)
+
+    def task_poll(self, route: RouteInfo, task: UpstreamTask) -> TaskPoll:
+        return sandbox_media.task_poll(task)
+
+    def task_cancel(self, route: RouteInfo, task: UpstreamTask) -> None:
+        sandbox_media.task_forget(task)
 
 
 def _chunks(route: RouteInfo, body: dict[str, Any]) -> Generator[StreamChunk, None, None]:

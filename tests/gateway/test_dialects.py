@@ -27,27 +27,27 @@ ROUTE = RouteInfo(
 
 UNSUPPORTED = [
     # (dialect, operation, the error's message)
-    ("openai", "image", "The openai dialect does not support image generation"),
-    ("openai", "task_submit", "The openai dialect does not support media tasks"),
-    ("openai", "task_poll", "The openai dialect does not support media tasks"),
+    ("openai", "task_submit", "The openai dialect does not support music tasks"),
     ("anthropic", "embed", "Anthropic offers no embeddings"),
     ("anthropic", "image", "The anthropic dialect does not support image generation"),
     ("anthropic", "task_submit", "The anthropic dialect does not support media tasks"),
     ("anthropic", "task_poll", "The anthropic dialect does not support media tasks"),
-    ("sandbox", "image", "The sandbox dialect does not support image generation"),
-    ("sandbox", "task_submit", "The sandbox dialect does not support media tasks"),
-    ("sandbox", "task_poll", "The sandbox dialect does not support media tasks"),
+    ("replicate", "complete", "The replicate dialect does not support chat completions"),
+    ("replicate", "embed", "The replicate dialect does not support embeddings"),
+    ("replicate", "image", "The replicate dialect does not support image generation"),
 ]
 
 
 def call(dialect: str, operation: str) -> Any:
     d = DIALECTS[dialect]
+    if operation == "complete":
+        return d.complete(ROUTE, {"messages": [{"role": "user", "content": "x"}]})
     if operation == "embed":
         return d.embed(ROUTE, {"input": "x"})
     if operation == "image":
         return d.image(ROUTE, {"prompt": "x"})
     if operation == "task_submit":
-        return d.task_submit(ROUTE, {"prompt": "x"})
+        return d.task_submit(ROUTE, {"kind": "music", "prompt": "x"})
     if operation == "task_poll":
         return d.task_poll(ROUTE, UpstreamTask(upstream_id="t-1"))
     raise AssertionError(operation)
