@@ -54,12 +54,12 @@ FROM generate_series(1, %(rows)s) AS n
 """
 
 SEED_ROLLUPS = """
-INSERT INTO gateway_usagedaily (user_id, key_id, model, day, requests, prompt_tokens,
-    completion_tokens, cost)
-SELECT user_id, coalesce(api_key_id, 0), model, (created_at AT TIME ZONE 'UTC')::date,
+INSERT INTO gateway_usagedaily (user_id, key_id, model, surface, day, requests,
+    prompt_tokens, completion_tokens, cost)
+SELECT user_id, coalesce(api_key_id, 0), model, surface, (created_at AT TIME ZONE 'UTC')::date,
     count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost)
 FROM gateway_generation WHERE user_id = %(user)s AND status <> 'refused'
-GROUP BY 1, 2, 3, 4
+GROUP BY 1, 2, 3, 4, 5
 """
 
 
@@ -227,6 +227,15 @@ def main() -> None:
         ),
         "/usage/ filtered, no match (model)": timed(
             client, "/usage/", {"period": "90", "model": "absent/model"}, args.repeat
+        ),
+        "/usage/ filtered, no match (surface)": timed(
+            client, "/usage/", {"period": "90", "surface": "embeddings"}, args.repeat
+        ),
+        "/usage/ filtered, surface + model": timed(
+            client,
+            "/usage/",
+            {"period": "90", "surface": "messages", "model": "beta/chat"},
+            args.repeat,
         ),
         "/usage/chart/spend.svg (90 days)": timed(
             client, "/usage/chart/spend.svg", {"period": "90"}, args.repeat

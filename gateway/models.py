@@ -87,6 +87,13 @@ class Generation(models.Model):
                 condition=~models.Q(status="success"),
                 name="generation_failed_model_idx",
             ),
+            # the log filtered to a surface: its successful rows are found through the
+            # daily rollups, as a model's are; its other rows are a range of this one
+            models.Index(
+                fields=["user", "surface", "-created_at", "-id"],
+                condition=~models.Q(status="success"),
+                name="generation_failed_surface_idx",
+            ),
             models.Index(fields=["api_key", "-created_at"]),
         ]
         constraints = [
@@ -99,10 +106,10 @@ class Generation(models.Model):
 
 
 class UsageDaily(models.Model):
-    """One user's usage of one model through one key on one UTC day: the sum of the
-    Generations settled in that bucket. Upserted in the same transaction as each settle that
-    writes a Generation (on PostgreSQL inside the settle's single statement), so reports read
-    these rows instead of scanning the request log. Refused requests never touch it.
+    """One user's usage of one model through one key and one API surface on one UTC day: the
+    sum of the Generations settled in that bucket. Upserted in the same transaction as each
+    settle that writes a Generation (on PostgreSQL inside the settle's single statement), so
+    reports read these rows instead of scanning the request log. Refused requests never touch it.
     cost in credits; 1,000,000 credits = 1 USD."""
 
     user = models.ForeignKey(
@@ -116,6 +123,9 @@ class UsageDaily(models.Model):
     model = models.CharField(
         max_length=200, help_text="Public id of the model, as Generation.model."
     )
+    surface = models.CharField(
+        max_length=32, default="", help_text="API surface, as Generation.surface."
+    )
     day = models.DateField(help_text="UTC date of the settle.")
     requests = models.BigIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -123,12 +133,13 @@ class UsageDaily(models.Model):
     cost = models.BigIntegerField(default=0, help_text="Credits charged.")
 
     class Meta:
-        # the unique constraint's index (user, key_id, model, day) serves the upsert; the
-        # (user, day) index serves an account's date-range reports
+        # the unique constraint's index (user, key_id, model, surface, day) serves the
+        # upsert; the (user, day) index serves an account's date-range reports
         indexes = [models.Index(fields=["user", "day"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "key_id", "model", "day"], name="usagedaily_unique_bucket"
+                fields=["user", "key_id", "model", "surface", "day"],
+                name="usagedaily_unique_bucket",
             ),
         ]
 

@@ -4,13 +4,13 @@ page is every row strictly older in that order, so rows inserted between two pag
 (always newer) neither repeat a row nor hide one.
 
 A filter that matches few rows or none would walk the whole (user, -created_at, -id) range.
-A status other than success is a range of the partial index of failed rows. A model or a key
-with success (or any status) is bounded by the daily rollups: every settled request adds to
-its (user, key, model, UTC day) bucket, so the successful rows of a model lie on the days its
-buckets name; they are read day span by day span, newest first, none if it has no bucket.
-The rest (error, refused, ... rows, which have no rollup) are a range of the partial
-(user, model) index. ``log_page_for`` answers exactly the rows ``log_page`` of
-``log_queryset`` would."""
+A status other than success is a range of the partial index of failed rows. A model, a key or
+a surface with success (or any status) is bounded by the daily rollups: every settled request
+adds to its (user, key, model, surface, UTC day) bucket, so the successful rows of a model
+(or of a surface) lie on the days its buckets name; they are read day span by day span,
+newest first, none if it has no bucket. The rest (error, refused, ... rows, which have no
+rollup) are a range of the partial (user, model) or (user, surface) index. ``log_page_for``
+answers exactly the rows ``log_page`` of ``log_queryset`` would."""
 
 from __future__ import annotations
 
@@ -102,10 +102,10 @@ def log_page_for(
     *, user_id: int, query: UsageQuery, cursor: str = "", size: int = PAGE_SIZE
 ) -> LogPage:
     """``log_page(log_queryset(...), cursor=cursor, size=size)``, the same rows, without
-    walking the log when the filter names a model or a key and allows success."""
+    walking the log when the filter names a model, a key or a surface and allows success."""
     rows = log_queryset(user_id=user_id, query=query)
     keyed = query.key not in ("", "none")
-    if query.status not in ("", SUCCESS) or not (query.model or keyed):
+    if query.status not in ("", SUCCESS) or not (query.model or keyed or query.surface):
         return log_page(rows, cursor=cursor, size=size)
     position = cursor_decode(cursor) if cursor else None
     if position is not None:
@@ -116,7 +116,8 @@ def log_page_for(
         rows.filter(status=SUCCESS), user_id=user_id, query=query, top=top, need=need
     )
     if not query.status:
-        # the other statuses: with a model, a range of the partial (user, model) index
+        # the other statuses: with a model or a surface, a range of the partial (user,
+        # model) or (user, surface) index
         others = list(rows.exclude(status=SUCCESS).select_related("api_key")[:need])
         found = sorted([*found, *others], key=lambda g: (g.created_at, g.id), reverse=True)
     return _page(found[:need], size)
@@ -126,13 +127,15 @@ def _successes(
     rows: QuerySet[Generation], *, user_id: int, query: UsageQuery, top: dt.datetime, need: int
 ) -> list[Generation]:
     """The first ``need`` of ``rows`` (successful, newest first), read only on the days the
-    rollups of the query's model and key name, up to ``top``."""
+    rollups of the query's model, key and surface name, up to ``top``."""
     top_day = top.astimezone(dt.UTC).date()
     buckets = UsageDaily.objects.filter(
         user_id=user_id, day__gte=query.start - MARGIN, day__lte=top_day + MARGIN
     )
     if query.model:
         buckets = buckets.filter(model=query.model)
+    if query.surface:
+        buckets = buckets.filter(surface=query.surface)
     if query.key not in ("", "none"):
         # "none" reads every key's buckets: a deleted key's requests lost their key, not
         # their bucket

@@ -15,7 +15,7 @@ from billing.models import LedgerEntry
 from billing.selectors import sentences_capped
 from gateway.models import Generation, UsageDaily
 
-Bucket = tuple[int, int, str, dt.date]  # user, key (0: none), model, UTC day
+Bucket = tuple[int, int, str, str, dt.date]  # user, key (0: none), model, surface, UTC day
 Sums = tuple[int, int, int, int]  # requests, prompt tokens, completion tokens, cost
 
 # every one of these charged through a ledger entry (an interrupted stream's is the
@@ -103,7 +103,7 @@ def generation_ledger_breaches(*, limit: int = 100) -> list[str]:
 
 
 def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
-    """Every UsageDaily bucket (user, key, model, UTC day) whose requests, prompt and
+    """Every UsageDaily bucket (user, key, model, surface, UTC day) whose requests, prompt and
     completion tokens and cost differ from the sums of its settled Generations (those with a
     ledger entry: a success, cancelled or interrupted one, or an error that charged what a
     stream delivered), as sentences; a bucket with no row reads as zeros.
@@ -118,25 +118,26 @@ def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
         Generation.objects.filter(ledger_entry__isnull=False)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
         .order_by()
-        .values_list("user_id", "api_key_id", "model", "day")
+        .values_list("user_id", "api_key_id", "model", "surface", "day")
         .annotate(Count("id"), Sum("prompt_tokens"), Sum("completion_tokens"), Sum("cost"))
     )
-    for user_id, key_id, model, day, *sums in groups.iterator():
-        _add(logged, (user_id, key_id or 0, model, day), sums)
+    for user_id, key_id, model, surface, day, *sums in groups.iterator():
+        _add(logged, (user_id, key_id or 0, model, surface, day), sums)
     keys = set(ApiKey.objects.values_list("pk", flat=True))
     rolled: dict[Bucket, Sums] = {}
     buckets = UsageDaily.objects.values_list(
         "user_id",
         "key_id",
         "model",
+        "surface",
         "day",
         "requests",
         "prompt_tokens",
         "completion_tokens",
         "cost",
     )
-    for user_id, key_id, model, day, *sums in buckets.iterator():
-        _add(rolled, (user_id, key_id if key_id in keys else 0, model, day), sums)
+    for user_id, key_id, model, surface, day, *sums in buckets.iterator():
+        _add(rolled, (user_id, key_id if key_id in keys else 0, model, surface, day), sums)
     zero: Sums = (0, 0, 0, 0)
     diffs = {
         bucket: tuple(
@@ -146,14 +147,15 @@ def usage_rollup_breaches(*, limit: int = 100) -> list[str]:
     }
     next_day = dt.timedelta(days=1)
     for bucket in sorted(diffs):
-        diff, after = diffs[bucket], (*bucket[:3], bucket[3] + next_day)
+        diff, after = diffs[bucket], (*bucket[:4], bucket[4] + next_day)
         if any(diff) and diffs.get(after) == tuple(-d for d in diff):  # type: ignore[arg-type]
             diffs[bucket] = diffs[after] = zero  # type: ignore[index]
     wrong = sorted(bucket for bucket, diff in diffs.items() if any(diff))
     return sentences_capped(
         (
-            f"rollup user {bucket[0]} key {bucket[1]} {bucket[2]} {bucket[3]}: (requests, "
-            f"prompt tokens, completion tokens, cost) {rolled.get(bucket, zero)} but the "
+            f"rollup user {bucket[0]} key {bucket[1]} {bucket[2]} {bucket[3]} {bucket[4]}: "
+            f"(requests, prompt tokens, completion tokens, cost) {rolled.get(bucket, zero)} "
+            "but the "
             f"settled request log sums to {logged.get(bucket, zero)}"
             for bucket in wrong
         ),

@@ -1,6 +1,6 @@
 """The daily usage rollup a settle adds to (``billing.ledger.Accumulate``): one UsageDaily
-row per (user, key, model, UTC day), written with the request's Generation, in the same
-statement on PostgreSQL. A released (failed) or refused request adds nothing."""
+row per (user, key, model, surface, UTC day), written with the request's Generation, in the
+same statement on PostgreSQL. A released (failed) or refused request adds nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Settles(Protocol):
     user_id: int
     api_key_id: int | None
     model: str
+    surface: str
     prompt_tokens: int
     completion_tokens: int
 
@@ -28,7 +29,7 @@ class UsageRow:
 
     table: ClassVar[AccumulateTable] = AccumulateTable(
         model=UsageDaily,
-        key_fields=("user_id", "key_id", "model", "day"),
+        key_fields=("user_id", "key_id", "model", "surface", "day"),
         sum_fields=("requests", "prompt_tokens", "completion_tokens", "cost"),
         date_field="day",
         charge_field="cost",
@@ -37,6 +38,7 @@ class UsageRow:
     user_id: int
     key_id: int
     model: str
+    surface: str
     requests: int
     prompt_tokens: int
     completion_tokens: int
@@ -48,6 +50,7 @@ class UsageRow:
             user_id=record.user_id,
             key_id=record.api_key_id or 0,
             model=record.model,
+            surface=record.surface,
             requests=1,
             prompt_tokens=record.prompt_tokens,
             completion_tokens=record.completion_tokens,

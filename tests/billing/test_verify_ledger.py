@@ -186,18 +186,25 @@ def test_a_tampered_rollup_fails(traffic):
     # when one bucket's cost is raised by a credit, and another bucket appears from nowhere
     UsageDaily.objects.filter(pk=bucket.pk).update(cost=bucket.cost + 1)
     UsageDaily.objects.create(
-        user=rich.user, key_id=rich.key.pk, model="test/ghost", day=bucket.day, requests=3
+        user=rich.user,
+        key_id=rich.key.pk,
+        model="test/ghost",
+        surface="chat.completions",
+        day=bucket.day,
+        requests=3,
     )
     # then verify_ledger names both, with the rollup's and the request log's sums
     found = breaches()
     sums = (2, prompt, completion, bucket.cost)
     assert (
-        f"rollup user {rich.user.pk} key {rich.key.pk} test/echo {bucket.day}: (requests, "
+        f"rollup user {rich.user.pk} key {rich.key.pk} test/echo {bucket.surface} {bucket.day}: "
+        "(requests, "
         f"prompt tokens, completion tokens, cost) {(2, prompt, completion, bucket.cost + 1)} "
         f"but the settled request log sums to {sums}"
     ) in found
     assert (
-        f"rollup user {rich.user.pk} key {rich.key.pk} test/ghost {bucket.day}: (requests, "
+        f"rollup user {rich.user.pk} key {rich.key.pk} test/ghost chat.completions {bucket.day}: "
+        "(requests, "
         "prompt tokens, completion tokens, cost) (3, 0, 0, 0) but the settled request log "
         "sums to (0, 0, 0, 0)"
     ) in found

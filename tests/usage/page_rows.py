@@ -41,6 +41,7 @@ def generation_at(
             user=user,
             key_id=key.pk if key else 0,
             model=row.model,
+            surface=row.surface,
             day=created_at.astimezone(dt.UTC).date(),
         )
         UsageDaily.objects.filter(pk=bucket.pk).update(

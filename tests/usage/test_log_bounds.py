@@ -2,8 +2,8 @@
 daily rollups name, the other statuses through the partial indexes) answers exactly the rows
 and the next cursor of the plain query (``log_page`` of ``log_queryset``), over many random
 filters and cursors on a seeded log: gaps of days, ties on created_at, every status, two
-keys and none, a deleted key, a model absent from the log, a request created just before
-midnight whose rollup is the next day's."""
+keys and none, a deleted key, a model or a surface absent from the log, a request created
+just before midnight whose rollup is the next day's."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_bounded_pages_equal_the_plain_query_over_random_filters_and_cursors() -
             "model": rng.choice([*MODELS, "", "", "m/absent"]),
             "key": rng.choice(key_values),
             "status": rng.choice([*STATUSES, "", "", "success"]),
-            "surface": rng.choice([*SURFACES, "", "", ""]),
+            "surface": rng.choice([*SURFACES, "", "", "", "embeddings"]),
         }
         if params["period"] == "custom":
             today = timezone.now().astimezone(dt.UTC).date()
@@ -157,6 +157,32 @@ def test_a_model_without_rollups_or_failed_rows_is_answered_from_the_indexes_alo
     # then the answer is empty after one read of the rollups and none of the log
     assert page.rows == [] and page.next_cursor == ""
     assert len(queries) == 1 and "gateway_usagedaily" in queries[0]["sql"]
+
+
+def test_a_surface_without_rollups_or_failed_rows_is_answered_from_the_indexes_alone() -> None:
+    # given a log of chat completions, successful and failed
+    user = make_user("nosurface@example.com")
+    now = timezone.now().astimezone(dt.UTC)
+    for n in range(30):
+        generation_at(user, now - dt.timedelta(hours=n), status="success" if n % 5 else "error")
+    # when the log is asked for a surface it never used, successful only, then any status
+    success = query_of({"period": "30", "surface": "embeddings", "status": "success"})
+    with CaptureQueriesContext(connection) as queries:
+        page = bounded(user, success, "", 50)
+    # then the successful answer is empty after one read of the rollups and none of the log
+    assert page.rows == [] and page.next_cursor == ""
+    assert len(queries) == 1 and "gateway_usagedaily" in queries[0]["sql"]
+    # and any status adds one read of the failed rows, through the partial surface index
+    anything = query_of({"period": "30", "surface": "embeddings"})
+    with CaptureQueriesContext(connection) as queries:
+        page = bounded(user, anything, "", 50)
+    assert page.rows == [] and len(queries) == 2
+    assert "gateway_usagedaily" in queries[0]["sql"]
+    assert "gateway_generation" in queries[1]["sql"]
+    # while a surface it used pages exactly as the plain query: 24 successes, 6 errors
+    used = query_of({"period": "30", "surface": "chat.completions"})
+    assert len(assert_same(user, used, "", 50).rows) == 30
+    assert [g.status for g in bounded(user, used, "", 50).rows].count("error") == 6
 
 
 def test_day_spans_cover_a_day_either_side_newest_first() -> None:

@@ -151,7 +151,7 @@ def test_the_interrupted_settle_adds_in_the_callers_transaction(
     account = make_account(1_000)
     hold = hold_for(account, 300, is_streamed=True)
     ledger.checkpoint(hold=hold, credits=70, checkpoint={}, ttl_seconds=60)
-    share = UsageRow(account.user.pk, account.key.pk, "test/echo", 1, 9, 11)
+    share = UsageRow(account.user.pk, account.key.pk, "test/echo", "chat.completions", 1, 9, 11)
     with transaction.atomic():
         closed = ledger.settle_interrupted(hold_id=hold.id)
         assert closed is not None
