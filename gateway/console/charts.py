@@ -8,6 +8,7 @@ would block inside the page; as an image it runs no script and loads nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree
@@ -15,7 +16,7 @@ from xml.etree import ElementTree
 import pygal
 from pygal.style import Style
 
-from config.money import credits_to_usd
+from config.admin_format import usd_text
 
 MAX_GROUPS = 8  # stacked series shown; the rest are summed into "other"
 OTHER = "other"
@@ -96,14 +97,36 @@ def chart_table(
 
 
 def credits_label(value: float | None) -> str:
+    """``1,500,000 credits ($1.50)``; the USD exact, so a few credits never read $0.00."""
     if value is None:
         return ""
-    usd = credits_to_usd(int(value))
-    return f"{int(value):,} credits (${usd:,.2f})"
+    credits = int(value)
+    return f"{credits:,} {'credit' if credits == 1 else 'credits'} ({usd_text(credits)})"
 
 
 def tokens_label(value: float | None) -> str:
-    return "" if value is None else f"{int(value):,} tokens"
+    if value is None:
+        return ""
+    return f"{int(value):,} {'token' if int(value) == 1 else 'tokens'}"
+
+
+MIN_TOP = 4  # the y axis reaches at least 4 (counted units), so a tiny range has 5 labels
+AXIS_STEPS = 5  # about this many steps up the y axis
+
+
+def y_axis(top: int) -> list[int]:
+    """The y axis labels for stacked bars reaching ``top``: 0 and equal integer steps of 1, 2
+    or 5 times a power of ten, up to the first label at or above ``top`` (at least
+    ``MIN_TOP``), so every label is a distinct whole number of credits or tokens."""
+    top = max(int(top), MIN_TOP)
+    raw = top / AXIS_STEPS
+    step = 10 ** max(0, math.floor(math.log10(raw)))
+    for factor in (1, 2, 5, 10):
+        if step * factor >= raw:
+            step *= factor
+            break
+    count = -(-top // step)
+    return [step * n for n in range(count + 1)]
 
 
 # width, height, day labels at most, legend characters
@@ -117,6 +140,7 @@ def chart_svg(
     for phones (larger text once scaled down, fewer day labels)."""
     width, height, labels, legend = SIZES.get(size, SIZES["wide"])
     every = max(1, -(-len(table.days) // labels))
+    ticks = y_axis(max((sum(row) for row in table.values), default=0))
     chart = pygal.StackedBar(
         style=STYLE,
         js=[],
@@ -134,6 +158,9 @@ def chart_svg(
         print_values=False,
         no_data_text="No usage in this period",
         margin=12,
+        y_labels=ticks,
+        range=(0, ticks[-1]),
+        include_x_axis=True,
     )
     chart.x_labels = [day.strftime("%b %d") for day in table.days]
     for n, group in enumerate(table.groups):
