@@ -312,7 +312,7 @@ GATEWAY_TASK_POLL_BATCH = env.int("GATEWAY_TASK_POLL_BATCH", default=1000)
 # A music request without a duration is held (and estimated) for this many seconds of audio.
 GATEWAY_MUSIC_DEFAULT_SECONDS = env.float("GATEWAY_MUSIC_DEFAULT_SECONDS", default=30.0)
 # Callbacks: the first retry this long after a failed attempt, doubling each time, for
-# GATEWAY_CALLBACK_ATTEMPTS attempts in all (30 s x (1+2+4+8+16+32) ~ 31 min, 7 attempts).
+# GATEWAY_CALLBACK_ATTEMPTS attempts in all (8: retries 30 s x (1+2+...+64), ~63 min).
 GATEWAY_CALLBACK_RETRY_BASE_SECONDS = env.float("GATEWAY_CALLBACK_RETRY_BASE_SECONDS", default=30.0)
 GATEWAY_CALLBACK_ATTEMPTS = env.int("GATEWAY_CALLBACK_ATTEMPTS", default=8)
 GATEWAY_CALLBACK_TIMEOUT_SECONDS = env.float("GATEWAY_CALLBACK_TIMEOUT_SECONDS", default=10.0)
@@ -323,6 +323,23 @@ GATEWAY_CALLBACKS_ALLOW_PRIVATE = env.bool("GATEWAY_CALLBACKS_ALLOW_PRIVATE", de
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "/media/"
 GATEWAY_MEDIA_MAX_BYTES = env.int("GATEWAY_MEDIA_MAX_BYTES", default=512 * 1024 * 1024)
+# An S3-compatible bucket instead (django-storages, the optional "s3" extra): private objects,
+# served by the gateway's /v1/files links, never by the bucket's own URLs.
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("MEDIA_S3_REGION", default="") or None,
+            "access_key": env("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env("MEDIA_S3_PREFIX", default=""),
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 
 LOGGING = {
     "version": 1,
