@@ -4,7 +4,7 @@ within the account's tier like a console key, unless ``--ignore-tier`` says othe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import LimitReset, User
 from accounts.services import apikey_create, user_create
 from config.errors import DomainError
 
@@ -19,7 +19,21 @@ class Command(BaseCommand):
         parser.add_argument("email")
         parser.add_argument("--create-user", action="store_true")
         parser.add_argument("--name", default="default")
-        parser.add_argument("--monthly-limit", type=int, default=None, help="credits per month")
+        parser.add_argument(
+            "--monthly-limit",
+            "--limit",
+            dest="monthly_limit",
+            type=int,
+            default=None,
+            help="spend limit in credits per period of --limit-reset (a month by default)",
+        )
+        parser.add_argument(
+            "--limit-reset",
+            choices=LimitReset.values,
+            default=LimitReset.MONTHLY,
+            help="when the spend limit starts over (UTC): daily, weekly from Monday, or "
+            "monthly from the 1st (the default)",
+        )
         parser.add_argument(
             "--rate-limit",
             type=int,
@@ -53,6 +67,7 @@ class Command(BaseCommand):
                     user=user,
                     name=str(options["name"]),
                     monthly_limit=limit,
+                    limit_reset=str(options["limit_reset"]),
                     rate_limit_rpm=rate,
                     ignore_tier=bool(options["ignore_tier"]),
                 )
