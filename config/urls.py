@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.favicon import favicon
 from gateway.api.views_errors import api_not_found
 
 handler500 = "gateway.api.views_errors.server_error"
@@ -9,6 +10,7 @@ urlpatterns = [
     path("v1/", include("gateway.urls")),
     path("api/v1/", include("gateway.urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("gateway.console.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
