@@ -31,6 +31,11 @@ urlpatterns = [
     path("account/email/", views_account.account_email, name="account-email"),
     path("account/password/", views_account.account_password, name="account-password"),
     path("account/time-zone/", views_account.account_time_zone, name="account-time-zone"),
+    path(
+        "account/callback-secret/",
+        views_account.account_callback_secret,
+        name="account-callback-secret",
+    ),
     path("account/delete/", views_account.account_delete, name="account-delete"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/edit/", views.key_edit, name="key-edit"),

@@ -1,5 +1,6 @@
-"""Account settings (email, password, time zone, deletion) and password reset through
-Django's auth views and email backend. Views validate and call services."""
+"""Account settings (email, password, time zone, the callback signing secret, deletion)
+and password reset through Django's auth views and email backend. Views validate and call
+services."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.db import IntegrityError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,6 +25,8 @@ from accounts.forms import EMAIL_TAKEN
 from accounts.forms_account import AccountDeleteForm, EmailChangeForm, TimeZoneForm
 from accounts.services import (
     AccountDeletionRefused,
+    callback_secret_get,
+    callback_secret_rotate,
     user_delete,
     user_deletion_refusal,
     user_email_change,
@@ -32,6 +35,7 @@ from accounts.services import (
 from accounts.throttle import reset_request_allowed
 from accounts.views import see_other
 
+ROTATED = "The callback signing secret is rotated: callbacks are signed with the new one."
 RESET_THROTTLED = (
     "Too many reset requests for this email or from your address. Try again in {minutes} minutes."
 )
@@ -48,8 +52,20 @@ def _page(request: HttpRequest, status: int = 200, **bound: Form) -> HttpRespons
         "delete_form": AccountDeleteForm(user=user),
         **bound,
     }
-    context = {**forms, "deletion_refusal": user_deletion_refusal(user=user)}
+    secret = callback_secret_get(user)
+    context = {
+        **forms,
+        "deletion_refusal": user_deletion_refusal(user=user),
+        "callback_secret": secret,
+        "callback_secret_masked": secret_mask(secret),
+    }
     return render(request, "accounts/account.html", context, status=status)
+
+
+def secret_mask(secret: str) -> str:
+    """``whsec_…`` with only its last four characters shown."""
+    prefix, _, rest = secret.partition("_")
+    return f"{prefix}_{'•' * 12}{rest[-4:]}" if rest else "•" * 12
 
 
 def password_change_form(user: Any, data: Any = None) -> PasswordChangeForm:
@@ -104,6 +120,15 @@ def account_time_zone(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Times are now shown in {request.user.time_zone}.")
         return see_other("account")
     return _page(request, time_zone_form=form)
+
+
+@login_required
+@require_POST
+def account_callback_secret(request: HttpRequest) -> HttpResponse:
+    """Rotate the callback signing secret: callbacks sent from now on carry the new one."""
+    callback_secret_rotate(request.user)
+    messages.success(request, ROTATED)
+    return see_other(f"{reverse('account')}#callback-secret")
 
 
 @login_required
