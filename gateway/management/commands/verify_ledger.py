@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.payment_selectors import payment_breaches
 from billing.selectors import ledger_breaches, ledger_counts, ledger_snapshot
+from gateway.media.invariants import task_breaches, task_count
 from gateway.records.invariants import (
     generation_count,
     generation_ledger_breaches,
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         "Check the ledger invariants: balances equal ledger sums, held equals open holds, "
         "no balance below zero, one ledger entry per settled Generation, daily rollups equal "
         "to the settled Generations' sums, no stale hold, one purchase entry per paid "
-        "Payment and refunds within the purchase."
+        "Payment and refunds within the purchase; an open media task's hold exists and "
+        "outlives it, a finished one has none and is charged once or not at all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,9 +47,11 @@ class Command(BaseCommand):
                 *generation_ledger_breaches(limit=limit),
                 *usage_rollup_breaches(limit=limit),
                 *payment_breaches(limit=limit),
+                *task_breaches(limit=limit),
             ]
             counts = ledger_counts()
             generations = generation_count()
+            tasks = task_count()
         for breach in breaches:
             self.stderr.write(breach)
         if breaches:
@@ -55,5 +59,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"ledger OK: {counts['accounts']} accounts, {counts['entries']} entries, "
             f"{counts['holds']} holds, {counts['key_spends']} key spends, "
-            f"{generations} generations checked"
+            f"{generations} generations{f', {tasks} media tasks' if tasks else ''} checked"
         )
