@@ -81,10 +81,11 @@ def _deadline_passed(deadline: tuple[float, float] | None) -> bool:
 
 
 class Response:
-    """An upstream response: ``status``, ``data`` (the whole body), ``read1`` (what has
-    arrived, for streams), ``release`` (after the body's end: the connection goes back to
-    its pool) and ``close`` (callable from any thread or greenlet: shuts the socket down, so
-    a blocked read ends at once and the upstream sees the client leave)."""
+    """An upstream response: ``status``, ``header(name)``, ``data`` (the whole body),
+    ``read1`` (what has arrived, for streams), ``release`` (after the body's end: the
+    connection goes back to its pool) and ``close`` (callable from any thread or greenlet:
+    shuts the socket down, so a blocked read ends at once and the upstream sees the client
+    leave)."""
 
     __slots__ = (
         "_conn",
@@ -146,6 +147,10 @@ class Response:
 
     def read1(self, size: int) -> bytes:
         return self._raw.read1(size)
+
+    def header(self, name: str) -> str | None:
+        """The value of the response header ``name`` (None when absent)."""
+        return self._raw.getheader(name)
 
     def drain(self) -> None:
         """Read whatever is left of the body (after a stream's last event)."""
