@@ -7,6 +7,7 @@ its POSTs: the credential is redacted from upstream text, and only a 4xx's text 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 from django.conf import settings
@@ -16,6 +17,9 @@ from gateway.providers.base import ProviderError, upstream_status_error
 from gateway.providers.http import USER_AGENT, body_of, error_message
 from gateway.providers.transport import ConnectFailed, Response, TransportError
 
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
 
 def send(
     method: str,
@@ -24,9 +28,12 @@ def send(
     *,
     headers: dict[str, str],
     secret: str,
+    redirects: bool = False,
 ) -> Response:
     """Send ``method`` to a provider's URL with ``body`` as JSON (None: no body); the
-    response body is left unread. ``secret`` is the credential among ``headers``."""
+    response body is left unread. ``secret`` is the credential among ``headers``. An answer
+    of 300 or more is an error, but with ``redirects`` a redirect is returned (``get``
+    follows it)."""
     headers = {"User-Agent": USER_AGENT, **headers}
     payload = None
     if body is not None:
@@ -56,7 +63,7 @@ def send(
         raise ProviderError(
             f"Upstream connection failed: {exc.__class__.__name__}", retryable=True
         ) from exc
-    if resp.status >= 300:
+    if resp.status >= 300 and not (redirects and resp.status in REDIRECTS):
         raise upstream_status_error(resp.status, error_text(body_of(resp)), secret=secret)
     return resp
 
@@ -106,6 +113,34 @@ def request_json(
 
 
 def get(url: str, *, headers: dict[str, str], secret: str) -> Response:
-    """GET an output's link (a provider's, never a user's); the body is left unread. A
-    redirect is not followed: it counts as a failed fetch."""
-    return send("GET", url, None, headers=headers, secret=secret)
+    """GET an output's link (a provider's, never a user's); the body is left unread. Up to
+    ``MAX_REDIRECTS`` redirects are followed (storage links often sit behind one); the
+    credential goes only to the link's own origin, never to where a redirect points
+    elsewhere."""
+    origin = _origin(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        if not url.lower().startswith(("http://", "https://")):
+            raise ProviderError("The output's link is not an http(s) URL", retryable=False)
+        sent = headers if _origin(url) == origin else {}
+        resp = send("GET", url, None, headers=sent, secret=secret, redirects=True)
+        if resp.status not in REDIRECTS:
+            return resp
+        location = resp.header("Location") or ""
+        body_of(resp)  # read to the end: the connection goes back to its pool
+        if not location:
+            raise ProviderError(
+                f"Upstream answered HTTP {resp.status} without a Location",
+                status=resp.status,
+                retryable=False,
+            )
+        url = urljoin(url, location)
+    raise ProviderError("The output's link redirected too many times", retryable=False)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port

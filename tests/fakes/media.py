@@ -36,6 +36,10 @@ Modes, by upstream model name (OpenAI: the body's ``model``; Replicate: the ``na
 - ``content-<status>``: OpenAI's video content answers that status.
 - ``expire``: done at the first poll; each output link (and video content) works once,
   then answers 404, as a provider's expired link.
+- ``redirect``: done at the first poll; each output link is ``/redirect/{name}``, a 302 to
+  ``/files/{name}`` (the same origin), and the video content a 302 to
+  ``http://localhost:{port}/files/{name}`` (another origin). ``GET /loop`` redirects to
+  itself.
 - ``slow-<ms>``: the submit answers after <ms> milliseconds, then as ``ok``.
 - ``b64``: images as ``b64_json`` (see above).
 A job cancelled while open stays ``canceled`` (Replicate) or ``failed`` (OpenAI);
@@ -143,6 +147,12 @@ class MediaHandler(JsonHandler):
         if path.startswith("/files/"):
             self._file(path.removeprefix("/files/"))
             return
+        if path.startswith("/redirect/"):
+            self._redirect("/files/" + path.removeprefix("/redirect/"))
+            return
+        if path == "/loop":
+            self._redirect("/loop")
+            return
         replicate = path.startswith("/v1/predictions/")
         if m := re.fullmatch(r"/v1/videos/([^/]+)/content", path):
             if self._authorized(replicate=False, required=True):
@@ -184,7 +194,7 @@ class MediaHandler(JsonHandler):
                 else:
                     name = f"img-{seq}-{i}.png"
                     self.server.files[name] = (content, "image/png", mode == "expire")
-                    data.append({"url": f"{self.server.url}/files/{name}"})
+                    data.append({"url": self._link(name, mode)})
         answer: dict[str, Any] = {"created": int(time.time()), "data": data}
         if b64:
             answer["usage"] = {
@@ -263,7 +273,7 @@ class MediaHandler(JsonHandler):
                 content_type,
                 job.mode == "expire",
             )
-            job.outputs.append(f"{self.server.url}/files/{name}")
+            job.outputs.append(self._link(name, job.mode))
 
     def _prediction_cancel(self, job_id: str) -> None:
         with self.server.lock:
@@ -289,8 +299,21 @@ class MediaHandler(JsonHandler):
             self._error(status, f"fake content failure {status}", replicate=False)
         elif job.state != "succeeded":
             self._error(404, "The video is not ready", replicate=False, code="video_not_ready")
+        elif job.mode == "redirect":  # to another origin: the same server named otherwise
+            name = job.outputs[0].rsplit("/", 1)[1]
+            self._redirect(f"http://localhost:{self.server.server_address[1]}/files/{name}")
         else:
             self._file(job.outputs[0].rsplit("/", 1)[1], counted=True)
+
+    def _link(self, name: str, mode: str) -> str:
+        kind = "redirect" if mode == "redirect" else "files"
+        return f"{self.server.url}/{kind}/{name}"
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _file(self, name: str, *, counted: bool = False) -> None:
         with self.server.lock:

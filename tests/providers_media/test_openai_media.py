@@ -172,3 +172,16 @@ def test_tasks_openai_does_not_offer_are_refused_before_sending(
         OPENAI.task_submit(route_at(media_upstream, "openai", "ok"), {**body("video"), **fields})
     assert (caught.value.message, caught.value.status) == (message, 400)
     assert media_upstream.requests == []
+
+
+def test_video_content_behind_a_redirect_elsewhere_gets_no_key(media_upstream: FakeMedia) -> None:
+    route = route_at(media_upstream, "openai", "redirect")
+    done = OPENAI.task_poll(route, OPENAI.task_submit(route, body("video", duration=4)))
+    content = read_all(OPENAI.output_open(route, done.outputs[0]))
+    assert content[4:8] == b"ftyp"
+    asked, followed = media_upstream.requests[-2:]
+    assert asked["path"] == "/v1/videos/video_000001/content"
+    assert asked["headers"]["Authorization"] == f"Bearer {MEDIA_SECRET}"
+    assert followed["path"] == "/files/video_000001-0.mp4"
+    assert followed["headers"]["Host"].startswith("localhost:")
+    assert "Authorization" not in followed["headers"]

@@ -209,3 +209,30 @@ def test_replicate_offers_no_synchronous_image(media_upstream: FakeMedia) -> Non
         REPLICATE.image(route_at(media_upstream, "replicate", "image/ok"), body("image"))
     assert caught.value.code == "operation_not_supported"
     assert media_upstream.requests == []
+
+
+def test_a_redirected_link_is_followed(media_upstream: FakeMedia) -> None:
+    route = route_at(media_upstream, "replicate", "image/redirect")
+    (output,) = REPLICATE.task_poll(route, REPLICATE.task_submit(route, body("image"))).outputs
+    assert output.url == f"{media_upstream.url}/redirect/rp000001-0.png"
+    assert read_all(REPLICATE.output_open(route, output)).startswith(PNG_SIGNATURE)
+    paths = [r["path"] for r in media_upstream.requests[-2:]]
+    assert paths == ["/redirect/rp000001-0.png", "/files/rp000001-0.png"]
+
+
+@pytest.mark.parametrize(
+    ("url", "message", "sent"),
+    [
+        ("/loop", "The output's link redirected too many times", 4),
+        ("ftp://example.test/a.png", "The output's link is not an http(s) URL", 0),
+    ],
+)
+def test_a_link_that_cannot_be_fetched_is_refused(
+    media_upstream: FakeMedia, url: str, message: str, sent: int
+) -> None:
+    route = route_at(media_upstream, "replicate", "image/ok")
+    link = media_upstream.url + url if url.startswith("/") else url
+    with pytest.raises(ProviderError) as caught:
+        REPLICATE.output_open(route, MediaOutput(url=link))
+    assert (caught.value.message, caught.value.retryable) == (message, False)
+    assert len(media_upstream.requests) == sent
