@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gateway.console import views_dashboard, views_usage
+from gateway.console import views_dashboard, views_tasks, views_usage
 
 urlpatterns = [
     path("", views_dashboard.dashboard, name="dashboard"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("usage/export.csv", views_usage.usage_export, name="usage-export"),
     path("usage/chart/<str:kind>.svg", views_usage.usage_chart, name="usage-chart"),
     path("usage/requests/<str:request_id>/", views_usage.generation_detail, name="generation"),
+    path("usage/tasks/<str:public_id>/", views_tasks.task_detail, name="task"),
 ]

@@ -17,6 +17,7 @@ from gateway.console.export import export_rows
 from gateway.console.filters import UsageFilterForm, UsageQuery, today_utc, usage_query
 from gateway.console.requests_log import log_page_for, log_queryset
 from gateway.console.usage import models_used, usage_charts, usage_totals_by
+from gateway.console.views_tasks import task_public_id_for
 from gateway.models import Generation
 
 
@@ -105,5 +106,6 @@ def generation_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         "breakdown": list(breakdown.items()),
         "attempts": generation.attempts if isinstance(generation.attempts, list) else [],
         "total_text": credits_text(generation.cost),
+        "task_public_id": task_public_id_for(user_id=request.user.pk, generation=generation),
     }
     return render(request, "gateway/generation_detail.html", context)
