@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gateway.api import credits, estimate, files, info, surfaces
+from gateway.api import credits, estimate, files, info, media, surfaces
 from gateway.api.views_errors import api_not_found
 
 urlpatterns = [
@@ -20,6 +20,11 @@ urlpatterns = [
     path("credits/packs", credits.PacksView.as_view(), name="api-credits-packs"),
     path("credits/estimate", estimate.EstimateView.as_view(), name="api-credits-estimate"),
     path("files/<str:token>", files.file_get, name="api-file"),
+    path("images/generations", media.ImagesView.as_view(), name="images-generations"),
+    path("videos", media.VideosView.as_view(), name="videos"),
+    path("music/generations", media.MusicView.as_view(), name="music-generations"),
+    path("tasks/<str:task_id>", media.TaskView.as_view(), name="task"),
+    path("tasks/<str:task_id>/cancel", media.TaskCancelView.as_view(), name="task-cancel"),
     # The bare prefix (/v1/) is unknown too, and answers in the API's shape.
     path("", api_not_found, {"rest": ""}),
 ]
