@@ -98,12 +98,13 @@ class GatewayView(APIView):
         )
 
 
-class SurfaceView(GatewayView):
-    """One billed endpoint: its request converted to the canonical form, the money path,
-    and the answer converted back (or streamed through the surface's encoder)."""
+class RecordsRefusals(GatewayView):
+    """An endpoint whose refusals go to the request log: a request to a model (a billed
+    surface, or ``count_tokens``) answered a 4xx but 401 is recorded for the key whose secret
+    matched (gateway.records.refusals), a key refused while it is checked (a 403) included.
+    The calls about the key or a record (``/v1/key``, ``/v1/generation``) are not requests
+    to a model and keep no record."""
 
-    authentication_classes = [BilledKeyAuthentication]
-    operation = "complete"
     refusal_owner: Owner | None = None  # whose refusal a 4xx is (None: not recorded)
     started = 0.0
 
@@ -138,6 +139,14 @@ class SurfaceView(GatewayView):
             except Exception:  # the client's 4xx stands whatever its record did
                 log.exception("request %s: its refusal was not recorded", self.request.request_id)
         return response
+
+
+class SurfaceView(RecordsRefusals):
+    """One billed endpoint: its request converted to the canonical form, the money path,
+    and the answer converted back (or streamed through the surface's encoder)."""
+
+    authentication_classes = [BilledKeyAuthentication]
+    operation = "complete"
 
     def rate_count(self, request: Request) -> None:
         pass  # counted by the pipeline, once even when the request is planned again

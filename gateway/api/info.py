@@ -16,7 +16,7 @@ from billing.selectors import key_month_spend, spendable_get
 from catalog.selectors import ResolvedModel, decimal_text, model_list, model_resolve
 from config.errors import ApiError
 from config.money import credits_to_usd, period_start
-from gateway.api.base import GatewayView, json_response
+from gateway.api.base import GatewayView, RecordsRefusals, json_response
 from gateway.api.request_body import json_body
 from gateway.pipeline import tokens
 from gateway.records.selectors import generation_detail, generation_get
@@ -44,8 +44,13 @@ class GenerationView(GatewayView):
         return json_response({"data": generation_detail(generation)})
 
 
-class CountTokensView(GatewayView):
+class CountTokensView(RecordsRefusals):
+    """Anthropic's ``count_tokens``: an estimate, no charge and no record, but a request
+    about a model, so its refusals (a bad body, a suspended account, the rate limit) are in
+    the request log as the billed surfaces' are."""
+
     surface = "anthropic"
+    surface_name = "messages.count_tokens"
 
     def post(self, request: Request) -> HttpResponse:
         raw = json_body(request)

@@ -15,7 +15,15 @@ PERIODS = {"7": 7, "30": 30, "90": 90}
 DEFAULT_PERIOD = "30"
 MAX_DAYS = 366  # a custom range is at most a year of daily buckets
 STATUSES = ("success", "error", "cancelled", "interrupted", "refused")
-SURFACES = ("chat.completions", "completions", "embeddings", "messages", "responses", "images")
+SURFACES = (
+    "chat.completions",
+    "completions",
+    "embeddings",
+    "messages",
+    "messages.count_tokens",  # refusals only: a count is neither charged nor recorded
+    "responses",
+    "images",
+)
 
 
 def today_utc() -> dt.date:
