@@ -15,7 +15,7 @@ from billing.models import CreditAccount, LedgerEntry
 from billing.models_payments import BillingProfile, Payment, TopUpPack
 from billing.selectors import sentences_capped
 from billing.tiers import Tier, tier_get, tier_key_check, tiers_all
-from config.money import credits_to_usd
+from config.admin_format import usd_text
 
 # a payment that was paid at some point (its purchase entry exists)
 WAS_PAID = (
@@ -142,6 +142,12 @@ def key_policy_check(
     return tier_key_check(tier, usable_keys=usable, rate_limit_rpm=rate_limit_rpm)
 
 
+def _credits_text(credits: int) -> str:
+    """``2,000,000 credits ($2.00)``, ``1 credit ($0.000001)``: the credits and their exact
+    USD, never rounded to a cent that would read as nothing (or as more than is there)."""
+    return f"{credits:,} {'credit' if credits == 1 else 'credits'} ({usd_text(credits)})"
+
+
 def account_deletion_refusal(*, user_id: int) -> str | None:
     """Why the user's account may not be deleted yet, or None (``accounts.services`` asks,
     through ``ACCOUNTS_DELETION_CHECK``): credits left on the balance would be lost, and a
@@ -152,14 +158,14 @@ def account_deletion_refusal(*, user_id: int) -> str | None:
         return None
     balance, held = int(account["balance"]), int(account["held"])
     if held:
+        verb = "is" if held == 1 else "are"
         return (
-            f"{held:,} credits are held for requests still running. Wait for them to "
+            f"{_credits_text(held)} {verb} held for requests still running. Wait for them to "
             "finish, then try again."
         )
     if balance:
         return (
-            f"The account still has a balance of {balance:,} credits "
-            f"(${credits_to_usd(balance):,.2f}). Spend it or ask for a refund first: "
-            "deleting the account would forfeit it."
+            f"The account still has a balance of {_credits_text(balance)}. Spend it or ask "
+            "for a refund first: deleting the account would forfeit it."
         )
     return None

@@ -105,8 +105,8 @@ def test_deletion_is_refused_while_a_hold_or_a_balance_remains(
     # with a hold: refused, saying so, and the settings page says so too
     resp = signed_in.post("/account/delete/", {"password": PASSWORD})
     assert resp.status_code == 200
-    assert "500,000 credits are held" in resp.content.decode()
-    assert "500,000 credits are held" in signed_in.get("/account/").content.decode()
+    assert "500,000 credits ($0.50) are held" in resp.content.decode()
+    assert "500,000 credits ($0.50) are held" in signed_in.get("/account/").content.decode()
     # with a balance only: refused, naming it
     credits_release(hold=hold)
     resp = signed_in.post("/account/delete/", {"password": PASSWORD})
