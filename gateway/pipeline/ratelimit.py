@@ -184,13 +184,15 @@ def _hit_db(key_id: int, rate: Rate, now: int) -> tuple[bool, int, int]:
         )
 
     accepted = advance()
-    tat = rows.values_list("tat", flat=True).first()
-    if tat is None:  # the key's first request: its row, then the same conditional update
+    if not accepted:
+        # refused, or the key's first request (no row yet: made here, or by a request
+        # running beside this one, which the read below would see while this one's update
+        # saw none); then the same conditional update once more
         RateCounter.objects.bulk_create(
             [RateCounter(api_key_id=key_id, tat=0)], ignore_conflicts=True
         )
         accepted = advance()
-        tat = rows.values_list("tat", flat=True).get()
+    tat = rows.values_list("tat", flat=True).get()
     return bool(accepted), tat, now
 
 

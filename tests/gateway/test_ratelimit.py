@@ -154,3 +154,40 @@ def test_sixty_requests_at_once_on_a_30_a_minute_key_pass_exactly_30(
     if shared == "database":
         assert RateCounter.objects.filter(api_key_id=KEY).count() == 1
     rate_counters_clear(KEY)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a race needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_new_keys_first_requests_at_once_all_pass_under_its_limit(settings: Any) -> None:
+    # given a 600/min key that has never been counted (no row yet), no Redis, and 20 threads
+    # (own connections) sending its first requests together, many times over
+    settings.REDIS_URL = ""
+    refused = 0
+    for _ in range(15):
+        rate_counters_clear(KEY)
+        barrier = threading.Barrier(20)
+        results: list[str] = []
+
+        def one(barrier: threading.Barrier = barrier, results: list[str] = results) -> None:
+            barrier.wait()
+            try:
+                ratelimit_hit(key_id=KEY, limit=600)
+                results.append("passed")
+            except ApiError as err:
+                results.append(err.code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=one) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        refused += results.count("rate_limited")
+        assert len(results) == 20
+        # then the key has one row, advanced once per request
+        assert RateCounter.objects.filter(api_key_id=KEY).count() == 1
+    # and none was refused: 20 requests are far below a burst of 600 (a request that found
+    # no row, then read the row another one had just made, was refused)
+    assert refused == 0
+    rate_counters_clear(KEY)
