@@ -38,7 +38,7 @@ from catalog.selectors import RouteInfo, model_resolve
 from config import db
 from gateway.media.models import MediaTask
 from gateway.media.pricing import seconds_of
-from gateway.media.records import task_release, task_settle
+from gateway.media.records import files_discard, task_release, task_settle
 from gateway.pipeline.upstream import dialect_for
 from gateway.providers import ProviderError
 from gateway.providers.dialect import MediaOutput, UpstreamTask
@@ -219,7 +219,9 @@ def task_succeed(
         outputs_store(task, outputs, lambda output: dialect.output_open(route, output))
     except StorageFailed as exc:
         now = timezone.now()
-        if final or task.deadline_at <= now:
+        if not MediaTask.objects.filter(pk=task.pk, status__in=MediaTask.OPEN).exists():
+            _discard_unless_succeeded(task)  # ended meanwhile (a cancel raced this poll)
+        elif final or task.deadline_at <= now:
             task_release(
                 task.pk,
                 status=MediaTask.Status.FAILED,
@@ -232,7 +234,16 @@ def task_succeed(
             log.warning("task %s: storing outputs failed (%s), retried", task.public_id, exc)
             _reschedule(task, now)
         return False
-    return task_settle(task, usage_effective(task, outputs, usage), attempts=attempts)
+    if task_settle(task, usage_effective(task, outputs, usage), attempts=attempts):
+        return True
+    _discard_unless_succeeded(task)  # someone else ended it first
+    return False
+
+
+def _discard_unless_succeeded(task: MediaTask) -> None:
+    """What a poller stored for a task that then ended otherwise (a cancel) goes."""
+    if MediaTask.objects.filter(pk=task.pk).exclude(status=MediaTask.Status.SUCCEEDED).exists():
+        files_discard(task.pk)
 
 
 def task_fail(task_id: int, code: str, message: str, *, http_status: int = 502) -> bool:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from billing.ledger import HoldRef, ledger
 from billing.models import CreditAccount, Hold
 from billing.pricing import Usage
 from config.db import pool_retry
-from gateway.media.models import MediaTask
+from gateway.media.models import MediaFile, MediaTask
 from gateway.media.pricing import media_cost, prices_of, usage_json
 from gateway.models import Generation
 from gateway.records.outcome import GenerationRow
@@ -208,5 +209,27 @@ def task_release(
             attempts=attempts,
         )
         ledger().release_step(hold=hold_of(fresh), record=row)
+        files_discard(task_id)
         _callback(fresh)
     return True
+
+
+def files_discard(task_id: int) -> int:
+    """Delete the outputs stored for a task that did not succeed (a poller storing them
+    lost the race to a cancel or a failure): their rows now, inside the caller's
+    transaction if any, their storage files once that commits. A refunded task shows no
+    output. The number of files discarded."""
+    files = list(MediaFile.objects.filter(task_id=task_id).values_list("pk", "name"))
+    if not files:
+        return 0
+    MediaFile.objects.filter(pk__in=[pk for pk, _ in files]).delete()
+
+    def delete_stored() -> None:
+        for _, name in files:
+            try:
+                default_storage.delete(name)
+            except Exception:
+                log.exception("task %s: deleting the stored output %s failed", task_id, name)
+
+    transaction.on_commit(delete_stored)
+    return len(files)

@@ -9,8 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -118,12 +120,17 @@ def test_poller_racing_a_cancel_ends_once(
         usage = list(LedgerEntry.objects.filter(kind="usage", reference=task.request_id))
         generations = list(Generation.objects.filter(request_id=task.request_id))
         assert len(generations) == 1
+        stored = Path(settings.MEDIA_ROOT) / "media" / str(task.user_id) / task.public_id
+        on_disk = [p for p in stored.rglob("*") if p.is_file()] if stored.exists() else []
         if task.status == "succeeded":
             assert [e.amount for e in usage] == [-100_000] and task.cost == 100_000
             assert generations[0].status == "success"
+            assert MediaFile.objects.filter(task=task).count() == 1 and len(on_disk) == 1
         else:
             assert usage == [] and task.cost == 0
             assert (generations[0].status, generations[0].error_code) == ("error", "cancelled")
+            # a poller that stored the output before losing to the cancel left nothing
+            assert not MediaFile.objects.filter(task=task).exists() and on_disk == []
     assert sum(outcomes.values()) == 12
     print(f"poll vs cancel: {outcomes}")
     assert account.balance() == START - 100_000 * outcomes["succeeded"]

@@ -6,6 +6,7 @@ refused before anything is held, written or created upstream."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,29 @@ def test_callback_scheduled_with_the_end(
         done.public_id: "gateway.task.completed",
         failed.public_id: "gateway.task.failed",
     }
+
+
+def test_outputs_stored_by_a_poller_that_lost_to_a_cancel_are_discarded(
+    make_account: AccountFactory,
+    media_model: MediaModel,
+    media_upstream: FakeMedia,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.core.files.storage import default_storage
+
+    from gateway.media.engine import task_succeed
+    from gateway.providers.dialect import MediaOutput
+
+    media_model("acme/vid", ["video"], "openai", ("never",), video_second=VIDEO_USD)
+    account = make_account(START)
+    task = create(account, "video", "acme/vid", duration=1)
+    stale = MediaTask.objects.get(pk=task.pk)  # a poller's copy, read while it was open
+    # the user cancels; then the poller, whose provider said done, stores and tries to settle
+    task_cancel(MediaTask.objects.get(pk=task.pk))
+    output = MediaOutput(data=b"\x00\x00\x00\x18ftypmp42" + bytes(64), content_type="video/mp4")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert task_succeed(stale, (output,), None) is False
+    assert len(callbacks) == 1  # the stored file's deletion, once the rows' is committed
+    assert not MediaFile.objects.filter(task=task).exists()
+    assert default_storage.listdir(f"media/{task.user_id}/{task.public_id}") == ([], [])
+    _refunded(account, task, "cancelled", "cancelled")
