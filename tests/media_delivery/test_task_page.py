@@ -39,7 +39,7 @@ def test_the_owner_sees_the_task() -> None:
     text = text_of(html)
     assert '<span class="status succeeded">succeeded</span>' in html
     assert "Model acme/painter-2" in text and "Kind image" in text
-    assert "80,000 credits ($0.08)" in text and "84,000 held" in text
+    assert "80,000 credits ($0.08) · 84,000 were held" in text
     # 2026-12-01 22:30:05 UTC is 04:00:05 the next day in Kolkata
     assert "Created 2026-12-02 04:00:05 (UTC+05:30)" in text
     assert "Completed 2026-12-02 04:00:19 (UTC+05:30)" in text
@@ -65,12 +65,12 @@ def test_a_failed_task_shows_its_error_and_every_attempt() -> None:
     text = text_of(html)
     assert '<span class="status failed">failed</span>' in html
     assert "provider_failed The provider could not render this prompt" in text
-    assert "0 credits ($0.00)" in text
+    assert "0 credits ($0.00) · the 400,000 held were released" in text
     assert "No outputs." in text
     rows = re.findall(r"<tr><td data-label=\"#\".*?</tr>", html)
     assert [text_of(r).strip() for r in rows] == [
         "1 2026-12-01 22:31:05 (UTC+00:00) timed out after 10 s 10,002 ms",
-        "2 2026-12-01 22:32:05 (UTC+00:00) HTTP 302 (redirects are not followed) 35 ms",
+        "2 2026-12-01 22:32:05 (UTC+00:00) HTTP 302 redirects are not followed 35 ms",
         "3 2026-12-01 22:33:05 (UTC+00:00) ConnectFailed: [Errno 111] Connection refused 2 ms",
     ]
     assert '<span class="status failed">failed</span>' in html.split('id="callback"')[1]
