@@ -59,5 +59,5 @@ def test_models_page_fits_a_desktop_and_a_phone(
         browser.close()
     # then every enabled demo model is listed, the filter keeps the image models, and
     # nothing scrolls sideways at either width
-    assert every == 7 and images == 2
+    assert every == 10 and images == 3
     assert overflow == {"1280": 0, "390": 0}
