@@ -103,8 +103,9 @@ class MediaResult:
 @dataclass(frozen=True, slots=True)
 class TaskPoll:
     """A media task's state at its provider: its ``outputs`` and ``usage`` once it
-    succeeded, its ``error`` (safe to show) and ``error_code`` once it failed (``cancelled``
-    when the provider reports it cancelled)."""
+    succeeded, its ``error`` (safe to show) and ``error_code`` once it failed: ``cancelled``
+    when the provider reports it cancelled, ``no_output`` when it finished with nothing,
+    else the provider's own code or ``provider_error``."""
 
     state: Literal["pending", "running", "succeeded", "failed"]
     outputs: tuple[MediaOutput, ...] = ()
@@ -195,8 +196,9 @@ class DialectBase:
     def output_open(self, route: RouteInfo, output: MediaOutput) -> Response:
         """GET the output's link with its body left unread (read it with ``read1`` or
         ``data``; ``close()`` when done). The link is the provider's, not a user's; an
-        ``authenticated`` one is sent with ``output_headers(route)``. HTTP errors and
-        transport failures raise ProviderError (retryable where a later try may succeed)."""
+        ``authenticated`` one is sent with ``output_headers(route)``, to the link's own origin
+        only (``media_http.get`` follows up to three redirects). HTTP errors and transport
+        failures raise ProviderError (retryable where a later try may succeed)."""
         if not output.url:
             raise ProviderError("The output has no link to fetch", retryable=False)
         headers: dict[str, str] = {}
