@@ -17,6 +17,7 @@ from tests.media_engine.conftest import (
     VIDEO_USD,
     MediaModel,
     create,
+    ledger_clean,
 )
 
 START = 10_000_000
@@ -34,6 +35,7 @@ def _charged_once(task: MediaTask, cost: int, surface: str) -> Generation:
     rollup = UsageDaily.objects.get(user_id=task.user_id, model=task.model)
     assert (rollup.requests, rollup.cost) == (1, cost)
     assert not Hold.objects.filter(pk=task.hold_id).exists()
+    assert "ledger OK" in ledger_clean()
     return generation
 
 

@@ -155,3 +155,7 @@ def test_verify_ledger_reports_task_hold_breaches(
     # a finished task whose status was forced without its release still holds: a breach
     MediaTask.objects.filter(pk=open_task.pk).update(status="failed")
     assert f"media task {open_task.public_id}: failed but its hold" in verify_ledger_breaches()
+    # repaired, it is clean again
+    MediaTask.objects.filter(pk=open_task.pk).update(status="pending")
+    Hold.objects.filter(pk=open_task.hold_id).update(expires_at=open_task.deadline_at)
+    assert "1 media tasks checked" in verify_ledger_clean()

@@ -18,7 +18,14 @@ from gateway.media.models import Callback, MediaFile, MediaTask
 from gateway.models import Generation, UsageDaily
 from tests.factories import Account, AccountFactory
 from tests.fakes.media import FakeMedia
-from tests.media_engine.conftest import IMAGE_USD, REQUEST_USD, VIDEO_USD, MediaModel, create
+from tests.media_engine.conftest import (
+    IMAGE_USD,
+    REQUEST_USD,
+    VIDEO_USD,
+    MediaModel,
+    create,
+    ledger_clean,
+)
 
 START = 10_000_000
 
@@ -34,6 +41,7 @@ def _refunded(account: Account, task: MediaTask, status: str, code: str) -> Gene
     assert (generation.status, generation.error_code, generation.cost) == ("error", code, 0)
     assert generation.ledger_entry_id is None
     assert not UsageDaily.objects.exists()
+    assert "ledger OK" in ledger_clean()
     return generation
 
 
