@@ -22,8 +22,7 @@ from rest_framework.request import Request
 
 from accounts.services import apikey_touch
 from config.errors import ApiError
-from gateway.api.auth import GatewayKeyAuthentication
-from gateway.api.base import GatewayView, SurfaceView, json_response
+from gateway.api.base import GatewayView, RecordsRefusals, json_response
 from gateway.api.request_body import json_body
 from gateway.media import engine
 from gateway.media.models import MediaTask
@@ -40,17 +39,12 @@ def request_origin(request: Request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-class MediaCreateView(SurfaceView):
-    """One task-creating endpoint. The key is read from the database (no provisional copy:
-    the engine's reserve is its check), counted against its rate limit here, and its
-    refusals are recorded as a billed surface's (``SurfaceView.handle_exception``)."""
+class MediaCreateView(RecordsRefusals):
+    """One task-creating endpoint: the key read from the database and counted against its
+    rate limit (``GatewayView``), its refusals recorded as a billed surface's."""
 
-    authentication_classes = [GatewayKeyAuthentication]
     kind = ""
     validate: Callable[[Any], MediaBody]
-
-    def rate_count(self, request: Request) -> None:
-        GatewayView.rate_count(self, request)
 
     def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)
