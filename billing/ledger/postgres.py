@@ -12,6 +12,7 @@ only what is available, as the ORM ledger does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from contextlib import nullcontext
 from typing import Any
 
@@ -195,20 +196,26 @@ def key_spend_close(hold: HoldRef, charge: int) -> None:
         db.run(st.key_spend_sql(), params)
 
 
+@functools.cache
+def _entry_columns() -> tuple[str, ...]:
+    return tuple(f.attname for f in LedgerEntry._meta.concrete_fields)
+
+
 def ledger_entry_of(
     hold: HoldRef, entry_id: int, amount: int, balance_after: int, memo: str
 ) -> LedgerEntry:
-    """The LedgerEntry a statement just inserted, without reading it back."""
-    entry = LedgerEntry(
-        id=entry_id,
-        account_id=hold.account_id,
-        api_key_id=hold.api_key_id,
-        amount=amount,
-        kind=LedgerEntry.Kind.USAGE,
-        reference=hold.request_id,
-        memo=memo[:200],
-        balance_after=balance_after,
-    )
-    entry._state.adding = False
-    entry._state.db = connection.alias
-    return entry
+    """The LedgerEntry a statement just inserted, without reading it back: built as a row
+    loaded from the database is (``from_db``: positional values in column order), which skips
+    the keyword path of ``Model.__init__``, a tenth of the settle's Python time."""
+    values = {
+        "id": entry_id,
+        "account_id": hold.account_id,
+        "api_key_id": hold.api_key_id,
+        "amount": amount,
+        "kind": LedgerEntry.Kind.USAGE,
+        "reference": hold.request_id,
+        "memo": memo[:200],
+        "balance_after": balance_after,
+        "created_at": None,  # the statement's now(), not read back
+    }
+    return LedgerEntry.from_db(connection.alias, None, [values[c] for c in _entry_columns()])
