@@ -169,3 +169,13 @@ def test_a_body_that_is_not_json_is_invalid_json(api: ApiClient, models: None) -
     assert (resp.status_code, resp.json()["error"]["code"]) == (400, "invalid_json")
     resp = api.post("/v1/credits/estimate", [1, 2])
     assert (resp.status_code, resp.json()["error"]["code"]) == (400, "invalid_request")
+
+
+def test_models_name_each_media_models_endpoint(api: ApiClient, models: None) -> None:
+    listed = {m["id"]: m["endpoint"] for m in api.get("/v1/models").json()["data"]}
+    assert listed["img/one"] == "/v1/images/generations"
+    assert listed["vid/one"] == "/v1/videos"
+    assert listed["mus/one"] == "/v1/music/generations"
+    assert listed["test/echo"] == "/v1/chat/completions"
+    videos = api.get("/v1/models?output_modalities=video").json()["data"]
+    assert [m["id"] for m in videos] == ["vid/one"]
