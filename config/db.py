@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
-from django.db import NotSupportedError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, OperationalError, connection, connections
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger(__name__)
@@ -111,20 +111,23 @@ def run(sql: str, params: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
         with connection.cursor() as cursor:  # elsewhere: Django's cursor, same statement
             cursor.execute(sql, params)
             return cursor.fetchone() if cursor.description else None
-    connection.ensure_connection()
-    if connection.queries_logged:
-        return _execute(connection.make_debug_cursor, sql, params, prepare=False)
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each ``connection.x`` is a thread-local lookup
+    conn.ensure_connection()
+    if conn.queries_logged:
+        return _execute(conn, conn.make_debug_cursor, sql, params, prepare=False)
     try:
-        return _execute(connection.make_cursor, sql, params, prepare=None)
+        return _execute(conn, conn.make_cursor, sql, params, prepare=None)
     except NotSupportedError as exc:
-        if connection.in_atomic_block or not _stale_plan(exc):
+        if conn.in_atomic_block or not _stale_plan(exc):
             raise
-        _execute(connection.make_cursor, "DEALLOCATE ALL", [], prepare=False)
-        return _execute(connection.make_cursor, sql, params, prepare=None)
+        _execute(conn, conn.make_cursor, "DEALLOCATE ALL", [], prepare=False)
+        return _execute(conn, conn.make_cursor, sql, params, prepare=None)
 
 
-def _execute(wrap: Any, sql: str, params: Any, *, prepare: bool | None) -> tuple[Any, ...] | None:
-    with wrap(_Cursor(connection.connection, prepare=prepare)) as cursor:
+def _execute(
+    conn: Any, wrap: Any, sql: str, params: Any, *, prepare: bool | None
+) -> tuple[Any, ...] | None:
+    with wrap(_Cursor(conn.connection, prepare=prepare)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if cursor.description else None
 
