@@ -174,12 +174,14 @@ class SweepRun(models.Model):
 
 
 # The media task rows live with their package; imported here so Django finds them.
+from gateway.idempotency.models import IdempotencyRecord  # noqa: E402
 from gateway.media.models import Callback, CallbackAttempt, MediaFile, MediaTask  # noqa: E402
 
 __all__ = [
     "Callback",
     "CallbackAttempt",
     "Generation",
+    "IdempotencyRecord",
     "MediaFile",
     "MediaTask",
     "RateCounter",

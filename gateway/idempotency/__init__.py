@@ -1,0 +1,1 @@
+"""Safe retries: the Idempotency-Key header on billable POSTs (README, "Safe retries")."""
