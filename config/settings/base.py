@@ -180,6 +180,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "holds-sweep": {"task": "gateway.tasks.holds_sweep", "schedule": 60.0},
+    "idempotency-purge": {"task": "gateway.idempotency_purge", "schedule": 3600.0},
     "media-tasks-poll": {
         "task": "gateway.tasks.media_tasks_poll",
         "schedule": env.float("GATEWAY_TASK_POLL_SECONDS", default=5.0),
@@ -274,6 +275,10 @@ GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT",
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=300.0)
 # A request's total time, upstream call or stream included (the read timeout is per read).
 GATEWAY_REQUEST_DEADLINE_SECONDS = env.float("GATEWAY_REQUEST_DEADLINE_SECONDS", default=600.0)
+# Idempotency-Key (gateway.idempotency): an answer is replayed for this long; a claim still
+# pending after the stale period (longer than any request's deadline) is free again.
+GATEWAY_IDEMPOTENCY_TTL_SECONDS = env.int("GATEWAY_IDEMPOTENCY_TTL_SECONDS", default=86400)
+GATEWAY_IDEMPOTENCY_STALE_SECONDS = env.int("GATEWAY_IDEMPOTENCY_STALE_SECONDS", default=900)
 GATEWAY_MAX_ATTEMPTS = env.int("GATEWAY_MAX_ATTEMPTS", default=3)
 # Requests in their database phase at once, per process: below the pool size, so settling
 # finished requests always finds a connection (see gateway/pipeline/gate.py).
