@@ -20,6 +20,9 @@ from gateway.api.auth import BilledKeyAuthentication, GatewayKeyAuthentication
 from gateway.api.errors import error_response
 from gateway.api.refusals import Owner, is_refusal, owner_of_key, owner_presented, refusal_record
 from gateway.api.request_body import body_bytes, json_body
+from gateway.idempotency import view as idempotency
+from gateway.idempotency.models import IdempotencyRecord
+from gateway.idempotency.store import Replay
 from gateway.pipeline.complete import Admission, admit, admitting, complete
 from gateway.pipeline.gate import gate_enter, gate_leave
 from gateway.pipeline.planning import Caller
@@ -107,10 +110,31 @@ class RecordsRefusals(GatewayView):
 
     refusal_owner: Owner | None = None  # whose refusal a 4xx is (None: not recorded)
     started = 0.0
+    # a billable POST: its Idempotency-Key is claimed after authentication (gateway.idempotency)
+    idempotent = False
+    idempotency: IdempotencyRecord | None = None  # the claim this request holds
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.started = time.monotonic()
         super().initial(request, *args, **kwargs)
+        if self.idempotent and request.method == "POST":
+            self.idempotency = idempotency.begin(request)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            if self.idempotency is not None:  # an exception escaped: the key is given back
+                idempotency.release(self.idempotency)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.idempotency is not None:
+            claimed, self.idempotency = self.idempotency, None
+            idempotency.end(claimed, response)
+        return response
 
     def perform_authentication(self, request: Request) -> None:
         """The key; one refused while it is checked (a 403) still owns its refusal."""
@@ -124,7 +148,10 @@ class RecordsRefusals(GatewayView):
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         """The error's answer; a refusal (a 4xx but 401) is also recorded in its owner's
-        request log (gateway.records.refusals), which never changes the answer."""
+        request log (gateway.records.refusals), which never changes the answer. A replayed
+        Idempotency-Key answers its stored response, recorded nowhere."""
+        if isinstance(exc, Replay):
+            return exc.response
         response = super().handle_exception(exc)
         if self.refusal_owner is not None and is_refusal(response.status_code):
             try:
@@ -147,6 +174,7 @@ class SurfaceView(RecordsRefusals):
 
     authentication_classes = [BilledKeyAuthentication]
     operation = "complete"
+    idempotent = True
 
     def rate_count(self, request: Request) -> None:
         pass  # counted by the pipeline, once even when the request is planned again
