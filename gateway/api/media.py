@@ -44,6 +44,7 @@ class MediaCreateView(RecordsRefusals):
     rate limit (``GatewayView``), its refusals recorded as a billed surface's."""
 
     kind = ""
+    idempotent = True  # Idempotency-Key claimed after authentication (gateway.idempotency)
     validate: Callable[[Any], MediaBody]
 
     def perform_authentication(self, request: Request) -> None:
