@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "csp",
+    "corsheaders",
     "catalog",
     "accounts",
     "billing",
@@ -60,9 +61,34 @@ API_PATH_PREFIXES = ("/v1/", "/api/v1/")
 API_MIDDLEWARE = [
     "gateway.api.middleware.RequestIdMiddleware",
     "gateway.api.middleware.AllowedHostMiddleware",  # before anything that reads the host
+    "corsheaders.middleware.CorsMiddleware",  # the API only: the console stays same-origin
     "django.middleware.security.SecurityMiddleware",
     "gateway.api.middleware.ContentLengthMiddleware",
 ]
+# CORS for the API (django-cors-headers): keys are bearer tokens and no cookie is used, so
+# any origin by default (GATEWAY_CORS_ORIGINS="*") and never credentials; a comma-separated
+# list of origins allows only those.
+_cors_origins = env.list("GATEWAY_CORS_ORIGINS", default=["*"])
+CORS_ALLOW_ALL_ORIGINS = _cors_origins == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors_origins
+CORS_ALLOW_CREDENTIALS = False
+CORS_URLS_REGEX = r"^/(api/)?v1/"
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+    "idempotency-key",
+    "content-type",
+)
+CORS_EXPOSE_HEADERS = (
+    "X-Request-Id",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "Idempotent-Replayed",
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
