@@ -133,7 +133,11 @@ class RecordsRefusals(GatewayView):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self.idempotency is not None:
             claimed, self.idempotency = self.idempotency, None
-            idempotency.end(claimed, response)
+            try:
+                idempotency.end(claimed, response)
+            except Exception:  # the answer stands; the key is given back, not left pending
+                log.exception("request %s: its idempotency key was not kept", request.request_id)
+                idempotency.release(claimed)
         return response
 
     def perform_authentication(self, request: Request) -> None:
