@@ -36,6 +36,7 @@ def media_tasks_poll() -> dict[str, int]:
         "succeeded": report.succeeded,
         "failed": report.failed,
         "timed_out": report.timed_out,
+        "ended": report.ended,
         "errors": report.errors,
     }
 

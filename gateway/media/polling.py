@@ -49,11 +49,12 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class PollReport:
     """What one sweep did: tasks claimed, polls answered still open, tasks succeeded,
-    failed (the provider's failure or a timeout), and polls that raised; ``seconds`` the
-    sweep's duration."""
+    failed (the provider's failure), timed out, ended by someone else meanwhile (a cancel,
+    another poller), and polls that raised; ``seconds`` the sweep's duration."""
 
     claimed: int = 0
     open: int = 0
+    ended: int = 0
     succeeded: int = 0
     failed: int = 0
     timed_out: int = 0
@@ -115,15 +116,20 @@ def task_poll_once(task_id: int, *, now: dt.datetime | None = None) -> MediaTask
     later, with backoff), succeeded (outputs stored, then settled), failed (released).
     A task past its deadline is failed as ``timeout`` and refunded, without a poll. A
     finished task is returned as it is."""
-    now = now or timezone.now()
     task = MediaTask.objects.get(pk=task_id)
-    if not task.is_open:
-        return task
+    if task.is_open:
+        _poll(task, now or timezone.now())
+        task = MediaTask.objects.get(pk=task_id)
+    return task
+
+
+def _poll(task: MediaTask, now: dt.datetime) -> str:
+    """One poll of an open task (as read moments ago); what came of it: ``open``,
+    ``succeeded``, ``failed``, ``timed_out``, or ``ended`` (by someone else meanwhile)."""
     if task.deadline_at <= now:
-        _timeout(task)
-        return MediaTask.objects.get(pk=task_id)
+        return "timed_out" if _timeout(task) else "ended"
     if not task.provider_task_id:  # still being submitted: nothing to poll yet
-        return task
+        return "open"
     try:
         route = route_info(task)
         dialect = dialect_for(route)
@@ -133,23 +139,21 @@ def task_poll_once(task_id: int, *, now: dt.datetime | None = None) -> MediaTask
         if exc.retryable:
             log.warning("task %s: poll failed (%s), retried later", task.public_id, exc.code)
             _reschedule(task, now)
-        else:
-            task_fail(task.pk, exc.code or "provider_error", f"The provider failed: {exc}")
-        return MediaTask.objects.get(pk=task_id)
+            return "open"
+        failed = task_fail(task.pk, exc.code or "provider_error", f"The provider failed: {exc}")
+        return "failed" if failed else "ended"
     if poll.state == "succeeded":
-        task_succeed(task, poll.outputs, poll.usage, route=route)
-    elif poll.state == "failed":
-        task_fail(
-            task.pk, poll.error_code or "provider_failed", poll.error or "The provider failed"
-        )
-    else:
-        _reschedule(task, now, running=poll.state == "running")
-    return MediaTask.objects.get(pk=task_id)
+        return _succeed(task, poll.outputs, poll.usage, route=route)
+    if poll.state == "failed":
+        code, error = poll.error_code or "provider_failed", poll.error or "The provider failed"
+        return "failed" if task_fail(task.pk, code, error) else "ended"
+    _reschedule(task, now, running=poll.state == "running")
+    return "open"
 
 
-def _timeout(task: MediaTask) -> None:
+def _timeout(task: MediaTask) -> bool:
     _cancel_upstream(task)
-    task_release(
+    return task_release(
         task.pk,
         status=MediaTask.Status.FAILED,
         code="timeout",
@@ -207,12 +211,27 @@ def task_succeed(
     succeed the task and settle it, once: False if someone else ended it first, or the
     outputs could not be stored (retried on the next poll, failed after the deadline, or
     at once when ``final``: a synchronous answer cannot be fetched again)."""
-    from gateway.media.storage import StorageFailed, outputs_store
-
     if not task.is_open:
         return False
+    ended = _succeed(task, outputs, usage, route=route, attempts=attempts, final=final)
+    return ended == "succeeded"
+
+
+def _succeed(
+    task: MediaTask,
+    outputs: Sequence[MediaOutput],
+    usage: Usage | None,
+    *,
+    route: RouteInfo | None = None,
+    attempts: Sequence[dict[str, Any]] = (),
+    final: bool = False,
+) -> str:
+    """``task_succeed``, saying what came of it (as ``_poll``)."""
+    from gateway.media.storage import StorageFailed, outputs_store
+
     if not outputs:
-        return task_fail(task.pk, "empty_output", "The provider returned no output")
+        failed = task_fail(task.pk, "empty_output", "The provider returned no output")
+        return "failed" if failed else "ended"
     route = route or route_info(task)
     dialect = dialect_for(route)
     try:
@@ -221,8 +240,9 @@ def task_succeed(
         now = timezone.now()
         if not MediaTask.objects.filter(pk=task.pk, status__in=MediaTask.OPEN).exists():
             _discard_unless_succeeded(task)  # ended meanwhile (a cancel raced this poll)
-        elif final or task.deadline_at <= now:
-            task_release(
+            return "ended"
+        if final or task.deadline_at <= now:
+            failed = task_release(
                 task.pk,
                 status=MediaTask.Status.FAILED,
                 code="storage_failed",
@@ -230,14 +250,14 @@ def task_succeed(
                 http_status=502,
                 attempts=attempts,
             )
-        else:
-            log.warning("task %s: storing outputs failed (%s), retried", task.public_id, exc)
-            _reschedule(task, now)
-        return False
+            return "failed" if failed else "ended"
+        log.warning("task %s: storing outputs failed (%s), retried", task.public_id, exc)
+        _reschedule(task, now)
+        return "open"
     if task_settle(task, usage_effective(task, outputs, usage), attempts=attempts):
-        return True
+        return "succeeded"
     _discard_unless_succeeded(task)  # someone else ended it first
-    return False
+    return "ended"
 
 
 def _discard_unless_succeeded(task: MediaTask) -> None:
@@ -278,35 +298,32 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
-def tasks_claim(now: dt.datetime, *, limit: int) -> list[int]:
+def tasks_claim(now: dt.datetime, *, limit: int) -> list[MediaTask]:
     """Claim up to ``limit`` due open tasks (earliest due first) for this worker: their
-    ``next_poll_at`` moved a lease ahead, so no other sweep claims them meanwhile."""
+    ``next_poll_at`` moved a lease ahead, so no other sweep claims them meanwhile. The
+    rows as read when claimed."""
     lease = timezone.now() + dt.timedelta(seconds=settings.GATEWAY_TASK_POLL_MAX_SECONDS)
     due = MediaTask.objects.filter(_due(now)).order_by("next_poll_at", "id")
     if db.is_postgres():
         with transaction.atomic(durable=True):
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
-            MediaTask.objects.filter(pk__in=ids).update(next_poll_at=lease)
-        return ids
-    claimed: list[int] = []
-    for pk, at in due.values_list("pk", "next_poll_at")[:limit]:
+            rows = list(due.select_for_update(skip_locked=True)[:limit])
+            MediaTask.objects.filter(pk__in=[t.pk for t in rows]).update(next_poll_at=lease)
+        return rows
+    claimed: list[MediaTask] = []
+    for task in due[:limit]:
+        at = task.next_poll_at
         same = Q(next_poll_at__isnull=True) if at is None else Q(next_poll_at=at)
-        rows = MediaTask.objects.filter(same, pk=pk, status__in=MediaTask.OPEN)
+        rows = MediaTask.objects.filter(same, pk=task.pk, status__in=MediaTask.OPEN)
         if rows.update(next_poll_at=lease):
-            claimed.append(pk)
+            claimed.append(task)
     return claimed
 
 
-def _poll_claimed(task_id: int, now: dt.datetime) -> str:
+def _poll_claimed(task: MediaTask, now: dt.datetime) -> str:
     try:
-        task = task_poll_once(task_id, now=now)
-        if task.is_open:
-            return "open"
-        if task.status == MediaTask.Status.SUCCEEDED:
-            return "succeeded"
-        return "timed_out" if task.error_code == "timeout" else "failed"
+        return _poll(task, now)
     except Exception:
-        log.exception("polling task %s failed", task_id)
+        log.exception("polling task %s failed", task.public_id)
         return "errors"
     finally:
         connection.close()  # this thread's own connection, back to the pool
@@ -317,12 +334,13 @@ def tasks_poll_due(now: dt.datetime | None = None) -> PollReport:
     and poll them ``GATEWAY_TASK_POLL_CONCURRENCY`` at a time."""
     began = time.monotonic()
     now = now or timezone.now()
-    ids = tasks_claim(now, limit=settings.GATEWAY_TASK_POLL_BATCH)
-    report = PollReport(claimed=len(ids), ids=ids)
-    if ids:
-        workers = max(1, min(settings.GATEWAY_TASK_POLL_CONCURRENCY, len(ids)))
+    tasks = tasks_claim(now, limit=settings.GATEWAY_TASK_POLL_BATCH)
+    report = PollReport(claimed=len(tasks), ids=[t.pk for t in tasks])
+    if tasks:
+        _release_connection()  # idle while the threads poll: back to the pool meanwhile
+        workers = max(1, min(settings.GATEWAY_TASK_POLL_CONCURRENCY, len(tasks)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-poll") as pool:
-            for outcome in pool.map(lambda pk: _poll_claimed(pk, now), ids):
+            for outcome in pool.map(lambda task: _poll_claimed(task, now), tasks):
                 setattr(report, outcome, getattr(report, outcome) + 1)
     report.seconds = time.monotonic() - began
     return report
