@@ -82,6 +82,11 @@ class LimitReset(models.TextChoices):
 LIMIT_PERIODS: dict[str, Period] = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
+class KeyKind(models.TextChoices):
+    INFERENCE = "inference", "inference"
+    MANAGEMENT = "management", "management"
+
+
 class ApiKey(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, default="default")
@@ -90,6 +95,14 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     is_disabled = models.BooleanField(default=False)
+    kind = models.CharField(
+        max_length=10,
+        choices=KeyKind.choices,
+        default=KeyKind.INFERENCE,
+        editable=False,
+        help_text="inference: the model endpoints; management: only /v1/keys (and /v1/key, "
+        "/v1/credits, /v1/models/catalog). Fixed at creation.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     monthly_limit = models.BigIntegerField(
         null=True,

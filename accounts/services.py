@@ -109,6 +109,7 @@ def apikey_create(
     expires_at: dt.datetime | None = None,
     actor: User | None = None,
     ignore_tier: bool = False,
+    kind: str = "inference",
 ) -> CreatedKey:
     """A new key for ``user`` within the tier's caps: refused (DomainError ``key_limit``)
     when the account holds its tier's number of usable keys, refused (``invalid_parameter``)
@@ -135,8 +136,11 @@ def apikey_create(
         allowed_ips=allowed_ips or [],
         rate_limit_rpm=rate_limit_rpm,
         expires_at=expires_at,
+        kind=kind,
     )
     detail: dict[str, object] = {"name": name, "prefix": prefix}
+    if kind != "inference":
+        detail["kind"] = kind
     if ignore_tier:
         detail["ignore_tier"] = True
     ApiKeyEvent.objects.create(
@@ -166,7 +170,7 @@ def apikey_touch(*, api_key: ApiKey, min_interval: int = 60) -> None:
 @transaction.atomic
 def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = None) -> None:
     """Save the limits already set on ``api_key`` (those named in ``changed``) with an audit
-    row naming the fields. Never touches the prefix, the hash or the revocation flag. A
+    row naming the fields. Never touches the prefix or the hash; ``is_disabled`` only when named. A
     rate limit above the tier's ceiling raises DomainError; an empty one gets the ceiling."""
     editable = {
         "name",
@@ -176,6 +180,7 @@ def apikey_update(*, api_key: ApiKey, changed: list[str], actor: User | None = N
         "allowed_ips",
         "rate_limit_rpm",
         "expires_at",
+        "is_disabled",
     }
     fields = [name for name in changed if name in editable]
     if not fields:

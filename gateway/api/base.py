@@ -44,6 +44,19 @@ def json_response(
     return resp
 
 
+def kind_refused(kind: str) -> ApiError:
+    """The refusal of a key of the wrong kind for the endpoint."""
+    if kind == MANAGEMENT:
+        return ApiError(
+            403,
+            "management_key_not_allowed",
+            "A management key provisions keys (/v1/keys); use an inference key here",
+        )
+    return ApiError(
+        403, "management_key_required", "This endpoint needs a management key (sk-… --management)"
+    )
+
+
 def stream_response(
     admission: Admission, encoder: StreamEncoder, headers: dict[str, str]
 ) -> StreamingHttpResponse:
@@ -57,14 +70,25 @@ def stream_response(
     return resp
 
 
+MANAGEMENT = "management"
+
+
 class GatewayView(APIView):
+    """``key_kinds``: the kinds of key the endpoint takes (``ApiKey.kind``). Inference only
+    by default, so a management key is refused (403 ``management_key_not_allowed``) on every
+    model endpoint; the check reads the key already loaded, no query."""
+
     authentication_classes = [GatewayKeyAuthentication]
     surface = "openai"  # the error shape: openai or anthropic
     surface_name = ""  # what the request log calls this endpoint
+    key_kinds: frozenset[str] = frozenset({"inference"})
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         gate_enter()  # before authentication, the request's first query
         super().initial(request, *args, **kwargs)
+        kind = request.auth.kind
+        if kind not in self.key_kinds:
+            raise kind_refused(kind)
         self.rate_count(request)
 
     def rate_count(self, request: Request) -> None:

@@ -20,6 +20,8 @@ from gateway.api.base import GatewayView, json_response
 
 
 class CreditsView(GatewayView):
+    key_kinds = frozenset({"inference", "management"})
+
     def get(self, request: Request) -> HttpResponse:
         account = request.auth.user.credit_account
         summary = credits_summary(account=account)

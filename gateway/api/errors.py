@@ -40,6 +40,8 @@ DOMAIN_STATUS = {
     "key_limit_exceeded": 402,
     "card_declined": 402,
     "account_suspended": 403,
+    "management_key_not_allowed": 403,  # a management key on a model endpoint
+    "management_key_required": 403,  # an inference key on /v1/keys
     "key_limit": 403,  # the tier's number of keys is reached: revoke one or move up a tier
     "not_found": 404,
     "payments_not_configured": 503,

@@ -132,6 +132,8 @@ class ModelView(APIView):
 
 
 class KeyView(GatewayView):
+    key_kinds = frozenset({"inference", "management"})
+
     def get(self, request: Request) -> HttpResponse:
         key = request.auth
         account = key.user.credit_account

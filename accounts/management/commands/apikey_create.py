@@ -41,6 +41,12 @@ class Command(BaseCommand):
             help="requests per minute, at most the tier's ceiling (default: the ceiling)",
         )
         parser.add_argument(
+            "--management",
+            action="store_true",
+            help="a management key: it provisions keys (/v1/keys) and is refused on the "
+            "model endpoints",
+        )
+        parser.add_argument(
             "--ignore-tier",
             action="store_true",
             help="operator override: skip the tier's key count and rate ceiling (audited); "
@@ -70,6 +76,7 @@ class Command(BaseCommand):
                     limit_reset=str(options["limit_reset"]),
                     rate_limit_rpm=rate,
                     ignore_tier=bool(options["ignore_tier"]),
+                    kind="management" if options["management"] else "inference",
                 )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
