@@ -117,6 +117,8 @@ def video_submit(route: RouteInfo, body: dict[str, Any]) -> UpstreamTask:
         raise OperationUnsupported(DIALECT, f"{kind} tasks")
     if body.get("image_url"):
         raise OperationUnsupported(DIALECT, "videos from an image link")
+    if body.get("video_url"):
+        raise OperationUnsupported(DIALECT, "videos from a video link")
     seconds = _seconds_text(body.get("duration"))
     payload = _given(
         model=route.upstream_model,

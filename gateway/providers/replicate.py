@@ -51,6 +51,7 @@ def prediction_input(body: dict[str, Any]) -> dict[str, Any]:
         "duration": body.get("duration"),
         "resolution": body.get("resolution"),
         "image": body.get("image_url"),
+        "video": body.get("video_url"),  # a video-to-video task's source
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -163,6 +163,10 @@ def test_a_refused_video_submit_creates_nothing(media_upstream: FakeMedia) -> No
             {"kind": "video", "image_url": "https://x.test/a.png"},
             "The openai dialect does not support videos from an image link",
         ),
+        (
+            {"kind": "video", "video_url": "https://x.test/a.mp4"},
+            "The openai dialect does not support videos from a video link",
+        ),
     ],
 )
 def test_tasks_openai_does_not_offer_are_refused_before_sending(

@@ -46,6 +46,15 @@ def test_a_video_input_carries_duration_resolution_and_image(media_upstream: Fak
     }
 
 
+def test_a_video_to_video_input_carries_its_source_video(media_upstream: FakeMedia) -> None:
+    route = route_at(media_upstream, "replicate", "video/ok")
+    fields = {"duration": 4, "input_mode": "video-to-video", "video_url": "https://x.test/a.mp4"}
+    REPLICATE.task_submit(route, body("video", **fields))
+    assert media_upstream.requests[0]["body"] == {
+        "input": {"prompt": "a red fox", "duration": 4, "video": "https://x.test/a.mp4"}
+    }
+
+
 def test_polls_say_running_until_the_images_are_done(media_upstream: FakeMedia) -> None:
     route = route_at(media_upstream, "replicate", "image/after-2")
     task = REPLICATE.task_submit(route, body("image", n=2))
