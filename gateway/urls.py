@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gateway.api import credits, estimate, files, info, media, surfaces
+from gateway.api import credits, estimate, files, info, keys, media, surfaces
 from gateway.api.views_errors import api_not_found
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("models", info.ModelsView.as_view(), name="models"),
     path("models/<path:model_id>", info.ModelView.as_view(), name="model"),
     path("key", info.KeyView.as_view(), name="key"),
+    path("keys", keys.KeysView.as_view(), name="keys"),
+    path("keys/<str:key_hash>", keys.KeyDetailView.as_view(), name="key-detail"),
     path("credits", credits.CreditsView.as_view(), name="api-credits"),
     path("credits/packs", credits.PacksView.as_view(), name="api-credits-packs"),
     path("credits/estimate", estimate.EstimateView.as_view(), name="api-credits-estimate"),
