@@ -112,13 +112,19 @@ def _dimension(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _seconds(body: dict[str, Any], name: str = "duration") -> int | float | None:
-    """A positive number of seconds up to an hour; a whole number stays an integer."""
+def _seconds(
+    body: dict[str, Any], name: str = "duration", *, whole: bool = False
+) -> int | float | None:
+    """A positive number of seconds up to an hour; a whole number stays an integer.
+    ``whole``: a video's, which providers make in whole seconds (OpenAI's ``seconds`` is
+    a string of digits), so 4.5 is refused here rather than by the provider after a hold."""
     if not _given(body, name):
         return None
     value = expect_number(body[name], name)
     if not 0 < value <= MAX_SECONDS:
         raise invalid(name, f"{name} must be more than 0 and at most {MAX_SECONDS} seconds")
+    if whole and not is_int(value):
+        raise invalid(name, f"{name} must be a whole number of seconds for a video")
     return int(value) if is_int(value) else float(value)
 
 
@@ -202,7 +208,7 @@ def video_validate(raw: Any) -> MediaBody:
     model, prompt = _model(body), _prompt(body)
     if not _given(body, "duration"):
         raise invalid("duration", "duration (seconds) is required")
-    duration = _seconds(body)
+    duration = _seconds(body, whole=True)
     resolution = _dimension(body, "resolution")
     image_url = _input_url(body, "image_url")
     video_url = _input_url(body, "video_url")
@@ -254,7 +260,7 @@ def estimate_validate(raw: Any) -> EstimateBody:
         modality = expect_choice(body["modality"], "modality", MODALITIES)
         modality = "music" if modality == "audio" else modality
     n = expect_int(body["n"], "n", low=1, high=MAX_IMAGES) if _given(body, "n") else 1
-    duration = _seconds(body)
+    duration = _seconds(body, whole=modality == "video")
     resolution = _dimension(body, "resolution")
     mode = (
         expect_choice(body["input_mode"], "input_mode", INPUT_MODES)

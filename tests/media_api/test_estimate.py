@@ -92,14 +92,17 @@ def test_video_estimate_prices_the_seconds_and_checks_the_budget(
         "max_credits": 700_000,
         "within_budget": False,
     }
-    # 2.5 s x 125,000 = 312,500, within the same budget; a key sent is fine too
+    # 2 s x 125,000 = 250,000, within the same budget; a key sent is fine too
     resp = api.post(
         "/v1/credits/estimate",
-        {**body, "duration": 2.5},
+        {**body, "duration": 2},
         HTTP_AUTHORIZATION="Bearer not-a-key",
     )
     assert resp.status_code == 200
-    assert (resp.json()["credits"], resp.json()["within_budget"]) == (312_500, True)
+    assert (resp.json()["credits"], resp.json()["within_budget"]) == (250_000, True)
+    # a video is whole seconds, as its POST requires
+    half = api.post("/v1/credits/estimate", {**body, "duration": 2.5})
+    assert (half.status_code, half.json()["error"]["param"]) == (400, "duration")
     # a budget of exactly the estimate is within it
     assert _estimate(api, {**body, "max_credits": 750_000}).json()["within_budget"] is True
 

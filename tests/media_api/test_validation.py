@@ -83,13 +83,13 @@ def test_a_video_body_infers_its_input_mode() -> None:
         {
             "model": "v",
             "prompt": "waves",
-            "duration": 2.5,
+            "duration": 5,
             "resolution": "720p",
             "image_url": "https://example.com/a.png",
         }
     )
     assert image.params["input_mode"] == "image-to-video"
-    assert (image.params["duration"], image.params["resolution"]) == (2.5, "720p")
+    assert (image.params["duration"], image.params["resolution"]) == (5, "720p")
     assert image.params["image_url"] == "https://example.com/a.png"
     v2v = video_validate(
         {
@@ -221,3 +221,21 @@ def test_a_public_callback_url_is_kept() -> None:
     body = {"model": "m", "prompt": "p", "callback_url": "https://93.184.216.34/hooks/gw"}
     assert image_validate(body).callback_url == "https://93.184.216.34/hooks/gw"
     assert music_validate(body).callback_url == "https://93.184.216.34/hooks/gw"
+
+
+def test_a_video_is_whole_seconds_and_music_may_be_a_fraction() -> None:
+    with pytest.raises(ApiError) as refused:
+        video_validate({"model": "v", "prompt": "waves", "duration": 4.5})
+    assert (refused.value.status, refused.value.code, refused.value.param) == (
+        400,
+        "invalid_parameter",
+        "duration",
+    )
+    assert refused.value.message == "duration must be a whole number of seconds for a video"
+    assert (
+        video_validate({"model": "v", "prompt": "waves", "duration": 4.0}).params["duration"] == 4
+    )
+    assert (
+        music_validate({"model": "m", "prompt": "a tune", "duration": 2.5}).params["duration"]
+        == 2.5
+    )
