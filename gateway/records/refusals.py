@@ -40,7 +40,9 @@ def generation_refuse(
         request_id=request_id,
         user_id=user_id,
         api_key_id=api_key_id,
-        model=model[:200],
+        # the model is the client's text: NUL, which PostgreSQL's text refuses, is shown as
+        # U+FFFD rather than losing the record
+        model=model.replace("\x00", "\ufffd")[:200],
         surface=surface[:32],
         status=Generation.Status.REFUSED,
         http_status=http_status,

@@ -246,3 +246,17 @@ def test_model_whose_routes_are_all_disabled_is_no_route_available(
 
 def test_settings_minimum_charge_is_the_one_assumed_here() -> None:
     assert settings.BILLING_MIN_CHARGE == 100
+
+
+def test_a_refused_model_name_with_a_nul_is_still_in_the_request_log(
+    api: ApiClient, make_account: AccountFactory, upstream: FakeUpstream
+) -> None:
+    # given a model name carrying a NUL, which PostgreSQL's text columns refuse
+    account = make_account(START)
+    resp = api.post(URL, chat_body(model="acme/pic\u0000", max_tokens=1), account=account)
+    # then it is refused, charged nothing, and its refusal recorded with the NUL shown
+    assert_error(resp, 400, "invalid_parameter", param="model")
+    assert_not_charged(account, START)
+    row = Generation.objects.get(request_id=resp["X-Request-Id"])
+    assert (row.status, row.http_status, row.model) == ("refused", 400, "acme/pic\ufffd")
+    assert upstream.requests == []
