@@ -7,6 +7,7 @@ that knows which database vendor runs.
 - ``pool_retry`` / ``pool_timed_out``: a closing write retried while the connection pool is
   exhausted.
 - ``snapshot_begin``: a consistent read-only snapshot inside an open transaction.
+- ``rows_claim``: rows taken for one worker, which no other worker takes meanwhile.
 - ``triggers_installed``: whether the migrations' row triggers exist (PostgreSQL only).
 """
 
@@ -19,12 +20,21 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, OperationalError, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    NotSupportedError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
+from django.db.models import Model, Q, QuerySet
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=Model)
 
 
 @functools.cache
@@ -130,6 +140,31 @@ def _execute(
     with wrap(_Cursor(conn.connection, prepare=prepare)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if cursor.description else None
+
+
+def rows_claim(
+    queryset: QuerySet[M],
+    *,
+    limit: int,
+    claim: dict[str, Any],
+    unchanged: Callable[[M], Q],
+) -> list[M]:
+    """Claim up to ``limit`` rows of ``queryset`` (in its order) for this worker by writing
+    ``claim`` to them; the rows as read. On PostgreSQL one transaction locks them with
+    ``FOR UPDATE SKIP LOCKED`` (rows another worker is claiming are passed over) and updates
+    them at once. Elsewhere (no row locks) each row is claimed by an update conditional on
+    ``unchanged(row)``, its columns still as read, so of two workers reading one row only
+    one claims it."""
+    if is_postgres():
+        with transaction.atomic(durable=True):
+            rows = list(queryset.select_for_update(skip_locked=True)[:limit])
+            queryset.model.objects.filter(pk__in=[r.pk for r in rows]).update(**claim)
+        return rows
+    claimed: list[M] = []
+    for row in queryset[:limit]:
+        if queryset.model.objects.filter(unchanged(row), pk=row.pk).update(**claim):
+            claimed.append(row)
+    return claimed
 
 
 def _stale_plan(exc: NotSupportedError) -> bool:

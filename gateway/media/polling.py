@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -304,19 +304,19 @@ def tasks_claim(now: dt.datetime, *, limit: int) -> list[MediaTask]:
     rows as read when claimed."""
     lease = timezone.now() + dt.timedelta(seconds=settings.GATEWAY_TASK_POLL_MAX_SECONDS)
     due = MediaTask.objects.filter(_due(now)).order_by("next_poll_at", "id")
-    if db.is_postgres():
-        with transaction.atomic(durable=True):
-            rows = list(due.select_for_update(skip_locked=True)[:limit])
-            MediaTask.objects.filter(pk__in=[t.pk for t in rows]).update(next_poll_at=lease)
-        return rows
-    claimed: list[MediaTask] = []
-    for task in due[:limit]:
-        at = task.next_poll_at
-        same = Q(next_poll_at__isnull=True) if at is None else Q(next_poll_at=at)
-        rows = MediaTask.objects.filter(same, pk=task.pk, status__in=MediaTask.OPEN)
-        if rows.update(next_poll_at=lease):
-            claimed.append(task)
-    return claimed
+    return db.rows_claim(
+        due,
+        limit=limit,
+        claim={"next_poll_at": lease},
+        unchanged=lambda task: (
+            (
+                Q(next_poll_at__isnull=True)
+                if task.next_poll_at is None
+                else Q(next_poll_at=task.next_poll_at)
+            )
+            & Q(status__in=MediaTask.OPEN)
+        ),
+    )
 
 
 def _poll_claimed(task: MediaTask, now: dt.datetime) -> str:
