@@ -141,6 +141,9 @@ def chart_svg(
     width, height, labels, legend = SIZES.get(size, SIZES["wide"])
     every = max(1, -(-len(table.days) // labels))
     ticks = y_axis(max((sum(row) for row in table.values), default=0))
+    # with no series (a period of free requests only) pygal draws its no-data text, and set
+    # axis labels would make it fail: it adapts them with what only a series sets up
+    axis = {"y_labels": ticks, "range": (0, ticks[-1])} if table.groups else {}
     chart = pygal.StackedBar(
         style=STYLE,
         js=[],
@@ -158,9 +161,8 @@ def chart_svg(
         print_values=False,
         no_data_text="No usage in this period",
         margin=12,
-        y_labels=ticks,
-        range=(0, ticks[-1]),
         include_x_axis=True,
+        **axis,
     )
     chart.x_labels = [day.strftime("%b %d") for day in table.days]
     for n, group in enumerate(table.groups):

@@ -80,3 +80,16 @@ def test_a_tiny_spend_has_distinct_whole_credit_labels(make_account: AccountFact
     # and the phone's chart has the same axis
     small = client.get("/usage/chart/spend.svg", {"period": "7", "size": "small"})
     assert y_labels(small.content.decode())[-1] == "4 credits ($0.000004)"
+
+
+def test_a_period_with_no_series_draws_the_no_data_text() -> None:
+    # given a period whose requests were all free: days, but no group with a value
+    import datetime as dt
+
+    from gateway.console.charts import ChartTable, chart_svg, credits_label
+
+    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
+    table = ChartTable(title="Spend", days=days, groups=[], values=[[], []])
+    # then the chart renders (it raised AttributeError in pygal) and says there is no usage
+    svg = chart_svg(table, label=credits_label)
+    assert "No usage in this period" in svg
