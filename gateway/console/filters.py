@@ -66,6 +66,7 @@ class UsageFilterForm(forms.Form):
     period = forms.ChoiceField(
         choices=[("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("custom", "Custom")],
         required=False,
+        initial=DEFAULT_PERIOD,  # what an unfiltered page shows, so the select says so
     )
     start = forms.DateField(
         required=False, label="From (UTC day)", widget=forms.DateInput(attrs={"type": "date"})

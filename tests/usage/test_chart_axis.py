@@ -93,3 +93,12 @@ def test_a_period_with_no_series_draws_the_no_data_text() -> None:
     # then the chart renders (it raised AttributeError in pygal) and says there is no usage
     svg = chart_svg(table, label=credits_label)
     assert "No usage in this period" in svg
+
+
+def test_the_unfiltered_page_names_the_period_it_shows() -> None:
+    from gateway.console.filters import DEFAULT_PERIOD, PERIODS, UsageFilterForm
+
+    # an unfiltered /usage/ shows the default 30 days: its select must say 30, not 7
+    form = UsageFilterForm(None, key_choices=[])
+    assert (form["period"].value(), PERIODS[DEFAULT_PERIOD]) == ("30", 30)
+    assert 'value="30" selected' in str(form["period"])
