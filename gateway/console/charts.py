@@ -43,6 +43,7 @@ STYLE = Style(
     label_font_size=11,
     major_label_font_size=11,
     legend_font_size=12,
+    no_data_font_size=18,
 )
 
 
@@ -141,9 +142,6 @@ def chart_svg(
     width, height, labels, legend = SIZES.get(size, SIZES["wide"])
     every = max(1, -(-len(table.days) // labels))
     ticks = y_axis(max((sum(row) for row in table.values), default=0))
-    # with no series (a period of free requests only) pygal draws its no-data text, and set
-    # axis labels would make it fail: it adapts them with what only a series sets up
-    axis = {"y_labels": ticks, "range": (0, ticks[-1])} if table.groups else {}
     chart = pygal.StackedBar(
         style=STYLE,
         js=[],
@@ -162,11 +160,17 @@ def chart_svg(
         no_data_text="No usage in this period",
         margin=12,
         include_x_axis=True,
-        **axis,
+        y_labels=ticks,
+        range=(0, ticks[-1]),
+        show_legend=bool(table.groups),
     )
     chart.x_labels = [day.strftime("%b %d") for day in table.days]
     for n, group in enumerate(table.groups):
         chart.add(group, [row[n] or None for row in table.values])
+    if not table.groups:
+        # a period of free requests only: one empty series, so pygal draws its no-data
+        # text (with no series at all it fails on the axis labels set above)
+        chart.add("", [None] * len(table.days))
     return _without_scripts(chart.render_tree())
 
 
