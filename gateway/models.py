@@ -173,6 +173,22 @@ class SweepRun(models.Model):
         return f"sweep at {self.ran_at.isoformat()}"
 
 
+class RouteBreaker(models.Model):
+    """One route's circuit breaker when no Redis is configured (gateway.pipeline.health):
+    consecutive retryable failures and the time it is out of rotation until. Changed only by
+    conditional UPDATEs of this row. ``route_id`` is a catalog Route pk, or the negative pk of
+    a user's own provider, so it is no foreign key."""
+
+    route_id = models.BigIntegerField(unique=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Consecutive failures.")
+    open_until = models.DateTimeField(
+        null=True, blank=True, help_text="Out of rotation until then; empty when closed."
+    )
+
+    def __str__(self) -> str:
+        return f"route {self.route_id}: {self.failures} failures, open until {self.open_until}"
+
+
 # The media task rows live with their package; imported here so Django finds them.
 from gateway.idempotency.models import IdempotencyRecord  # noqa: E402
 from gateway.media.models import Callback, CallbackAttempt, MediaFile, MediaTask  # noqa: E402
@@ -185,6 +201,7 @@ __all__ = [
     "MediaFile",
     "MediaTask",
     "RateCounter",
+    "RouteBreaker",
     "SweepRun",
     "UsageDaily",
 ]

@@ -3,8 +3,8 @@
 Routes are tried by priority group (highest first), weighted at random inside a group. A
 route that fails ``GATEWAY_CIRCUIT_FAILURES`` times in a row on retryable upstream statuses
 or transport errors is skipped for ``GATEWAY_CIRCUIT_COOLDOWN_SECONDS`` and then comes back
-on its own (the breaker is per process, keyed by route id, and decided only by structured
-outcomes, never by message text).
+on its own (the breaker is shared by every process, keyed by route id, and decided only by
+structured outcomes, never by message text: gateway.pipeline.health).
 """
 
 from __future__ import annotations
@@ -16,45 +16,24 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from django.conf import settings
-
 from catalog.selectors import ResolvedModel, RouteInfo
 from config.money import CREDITS_PER_USD
+from gateway.pipeline import health
 from gateway.surfaces.validation.routing_fields import price_limits, provider_validate
 
 
-@dataclass(slots=True)
-class _Breaker:
-    failures: int = 0
-    open_until: float = 0.0
-
-
-_breakers: dict[int, _Breaker] = {}
-_lock = threading.Lock()
-
-
 def route_is_open(route_id: int, now: float | None = None) -> bool:
-    """True while the route is taken out of rotation."""
-    breaker = _breakers.get(route_id)
-    return breaker is not None and breaker.open_until > (now or time.monotonic())
+    """True while the route is taken out of rotation (``now``: Unix seconds, for tests)."""
+    return health.route_is_open(route_id, now)
 
 
 def route_record(route_id: int, *, ok: bool) -> None:
-    with _lock:
-        breaker = _breakers.setdefault(route_id, _Breaker())
-        if ok:
-            breaker.failures = 0
-            breaker.open_until = 0.0
-            return
-        breaker.failures += 1
-        if breaker.failures >= settings.GATEWAY_CIRCUIT_FAILURES:
-            breaker.open_until = time.monotonic() + settings.GATEWAY_CIRCUIT_COOLDOWN_SECONDS
-            breaker.failures = 0
+    health.route_record(route_id, ok=ok)
 
 
 def routes_reset() -> None:
+    health.health_reset()
     with _lock:
-        _breakers.clear()
         _speeds.clear()
 
 
@@ -70,9 +49,11 @@ def _weighted_shuffle(routes: list[RouteInfo]) -> list[RouteInfo]:
 def routes_order(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
     """Routes in the order to try them: healthy ones by priority then weight, then the ones
     whose breaker is open (a last resort rather than no answer)."""
-    now = time.monotonic()
-    healthy = [r for r in routes if not route_is_open(r.id, now)]
-    tripped = [r for r in routes if route_is_open(r.id, now)]
+    health.health_prefetch(r.id for r in routes)  # one round trip for all of them
+    now = time.time()
+    is_open = {r.id: route_is_open(r.id, now) for r in routes}
+    healthy = [r for r in routes if not is_open[r.id]]
+    tripped = [r for r in routes if is_open[r.id]]
     ordered: list[RouteInfo] = []
     for _, group in groupby(sorted(healthy, key=lambda r: -r.priority), key=lambda r: r.priority):
         ordered.extend(_weighted_shuffle(list(group)))
@@ -86,6 +67,7 @@ class _Speed:
 
 
 _speeds: dict[int, _Speed] = {}
+_lock = threading.Lock()
 
 
 def route_observe(route_id: int, *, latency_ms: float) -> None:
