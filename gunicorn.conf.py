@@ -11,6 +11,8 @@ from gevent import monkey
 monkey.patch_all()
 
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 
 # The pooled psycopg connections then wait on gevent's loop (config.pg_gevent).
 
@@ -26,3 +28,27 @@ keepalive = 75
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 wsgi_app = "config.wsgi:application"
+
+# /metrics sums every worker's values (prometheus-client's multiprocess mode): each process
+# writes its own files in PROMETHEUS_MULTIPROC_DIR, which must be set before the application
+# imports prometheus_client, so here, in the master, whose workers inherit it. A launcher
+# whose other processes count too (./run: the Celery worker, which records media tasks and
+# the sweeper's interrupted streams) sets and empties it itself; else each server start gets
+# a fresh directory of its own, removed when the server stops.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+_metrics_dir_owned = not _metrics_dir
+if _metrics_dir_owned:
+    _metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker ended: its live gauges leave the sums (its counters stay, as counters must)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    if _metrics_dir_owned:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

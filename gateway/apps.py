@@ -6,3 +6,4 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         import gateway.idempotency.tasks  # noqa: F401  (registers the purge with Celery)
+        import gateway.ops.readiness  # noqa: F401  (notes the process's start)

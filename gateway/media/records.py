@@ -29,6 +29,7 @@ from config.db import pool_retry
 from gateway.media.models import MediaFile, MediaTask
 from gateway.media.pricing import media_cost, prices_of, usage_json
 from gateway.models import Generation
+from gateway.ops.metrics import request_observe
 from gateway.records.outcome import GenerationRow
 from gateway.records.usage import UsageRow
 
@@ -171,6 +172,7 @@ def task_settle(task: MediaTask, usage: Usage, *, attempts: Sequence[dict[str, A
             MediaTask.objects.filter(pk=fresh.pk).update(cost=charged)
             fresh.cost = charged
         _callback(fresh)
+    request_observe(row, cost=fresh.cost)
     _sync(task, fresh)
     return True
 
@@ -211,6 +213,7 @@ def task_release(
         ledger().release_step(hold=hold_of(fresh), record=row)
         files_discard(task_id)
         _callback(fresh)
+    request_observe(row)
     return True
 
 

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from django.db import DatabaseError, connection, transaction
 
 from gateway.models import Generation
+from gateway.ops.metrics import request_observe
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +59,5 @@ def generation_refuse(
             Generation.objects.bulk_create([row], ignore_conflicts=True)
     except DatabaseError:
         log.exception("request %s: its refusal (%s) could not be recorded", request_id, http_status)
+    # counted even if its insert failed (it was answered); not again if it had a record
+    request_observe(row, model_known=False)

@@ -12,6 +12,7 @@ from billing.ledger import HoldRef, ledger
 from billing.pricing import Cost
 from config.db import pool_retry
 from gateway.models import Generation
+from gateway.ops.metrics import request_observe
 from gateway.records.outcome import Outcome
 from gateway.records.usage import UsageRow
 
@@ -45,6 +46,7 @@ def generation_settle(
     settled = ledger().settle(
         hold=hold, cost=cost.total, memo=outcome.model, record=row, accumulate=UsageRow.of(row)
     )
+    request_observe(row, cost=-settled.entry.amount)
     return Settled(generation_id=settled.record_id, cost=-settled.entry.amount)
 
 
@@ -58,4 +60,5 @@ def generation_fail(
         status=Generation.Status.ERROR, http_status=http_status, error_code=error_code
     )
     released = ledger().release(hold=hold, record=row)
+    request_observe(row)
     return Settled(generation_id=released.record_id, cost=0)

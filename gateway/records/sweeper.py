@@ -33,6 +33,7 @@ from billing.selectors import holds_dead
 from billing.services import Interrupted, credits_release, credits_settle_interrupted, hold_ref
 from catalog.models import Route
 from gateway.models import Generation, SweepRun
+from gateway.ops.metrics import request_observe
 from gateway.records.usage import UsageRow
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def holds_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> SweepRe
         if hold.checkpoint:
             generation = generation_interrupt(hold_id=hold.id)
             if generation is not None:
+                request_observe(generation, cost=generation.cost)
                 report.interrupted += 1
                 report.charged += generation.cost
                 log.warning(

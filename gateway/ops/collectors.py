@@ -1,0 +1,98 @@
+"""The gauges computed when /metrics is scraped, from the database and the route breakers
+rather than from any process's memory, so every worker answers the same: open holds and the
+credits they hold (one aggregate over the holds table, which keeps only requests in flight),
+the last sweep, and each route's circuit breaker (``gateway.pipeline.health``, shared across
+processes)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.db import DatabaseError
+from django.db.models import Count, Sum
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+
+class StateCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from _holds()
+        yield from _routes()
+
+    def describe(self) -> list[Metric]:
+        return []  # computed at scrape time: nothing to check at registration
+
+
+def _holds() -> Iterator[Metric]:
+    from billing.models import Hold
+    from gateway.models import SweepRun
+
+    try:
+        totals = Hold.objects.aggregate(n=Count("id"), credits=Sum("amount"))
+        ran_at = SweepRun.objects.filter(pk=1).values_list("ran_at", flat=True).first()
+    except DatabaseError:
+        log.exception("metrics: the holds could not be read")
+        return
+    yield GaugeMetricFamily(
+        "gateway_holds_open", "Holds open: requests and media tasks in flight.", totals["n"]
+    )
+    yield GaugeMetricFamily(
+        "gateway_held_credits", "Credits held by the open holds.", totals["credits"] or 0
+    )
+    if ran_at is not None:
+        yield GaugeMetricFamily(
+            "gateway_sweeper_last_run_timestamp_seconds",
+            "When the holds sweeper last ran (Unix time).",
+            ran_at.timestamp(),
+        )
+
+
+def _routes() -> Iterator[Metric]:
+    try:
+        states = _route_states()
+    except Exception:
+        log.exception("metrics: the route breakers could not be read")
+        return
+    is_open = GaugeMetricFamily(
+        "gateway_route_circuit_open",
+        "1 while the route's circuit breaker keeps it out of rotation, else 0.",
+        labels=["route"],
+    )
+    failures = GaugeMetricFamily(
+        "gateway_route_failures",
+        "The route's consecutive failures counted by its breaker.",
+        labels=["route"],
+    )
+    for route_id in sorted(states):
+        opened, count = states[route_id]
+        is_open.add_metric([str(route_id)], 1 if opened else 0)
+        failures.add_metric([str(route_id)], count)
+    yield is_open
+    yield failures
+
+
+def _route_states() -> dict[int, tuple[bool, int]]:
+    """Route id -> (open, consecutive failures): every catalog route (closed unless its
+    breaker says otherwise) and every route whose breaker has a state."""
+    from catalog.selectors import model_list
+
+    states = {r.id: (False, 0) for m in model_list() for r in m.routes}
+    try:
+        from gateway.pipeline import health
+    except ImportError:  # before the shared breakers: this process's own
+        return states | _local_states()
+    for route_id, state in health.route_health_all().items():
+        states[route_id] = (state.state == "open", state.failures)
+    return states
+
+
+def _local_states() -> dict[int, tuple[bool, int]]:
+    from gateway.pipeline import routing
+
+    return {
+        route_id: (routing.route_is_open(route_id), breaker.failures)
+        for route_id, breaker in list(routing._breakers.items())
+    }
