@@ -57,7 +57,8 @@ MIDDLEWARE = [
     "accounts.middleware.UserTimeZoneMiddleware",
 ]
 # The API's requests skip the console's middleware (see config/handler.py).
-API_PATH_PREFIXES = ("/v1/", "/api/v1/")
+# The probes and /metrics (gateway/ops) too: no session, no cookie.
+API_PATH_PREFIXES = ("/v1/", "/api/v1/", "/healthz", "/readyz", "/metrics")
 API_MIDDLEWARE = [
     "gateway.api.middleware.RequestIdMiddleware",
     "gateway.api.middleware.AllowedHostMiddleware",  # before anything that reads the host
@@ -314,6 +315,11 @@ GATEWAY_DB_ADMISSIONS = env.int(
 GATEWAY_ADMISSION_TIMEOUT_SECONDS = env.float("GATEWAY_ADMISSION_TIMEOUT_SECONDS", default=30.0)
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 GATEWAY_TRUSTED_PROXIES = env.int("GATEWAY_TRUSTED_PROXIES", default=0)
+# /metrics from other addresses than loopback: Authorization: Bearer METRICS_TOKEN (empty:
+# loopback only). /readyz: the holds sweeper must have run within this many seconds of now
+# or of the process start (0: twice its beat period, holds-sweep).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+GATEWAY_READY_SWEEP_SECONDS = env.float("GATEWAY_READY_SWEEP_SECONDS", default=0.0)
 GATEWAY_CIRCUIT_FAILURES = env.int("GATEWAY_CIRCUIT_FAILURES", default=5)
 GATEWAY_CIRCUIT_COOLDOWN_SECONDS = env.float("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
 GATEWAY_CATALOG_TTL_SECONDS = env.float("GATEWAY_CATALOG_TTL_SECONDS", default=2.0)
