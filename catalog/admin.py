@@ -10,6 +10,9 @@ Where a provider's key goes is for superusers only: a provider's ``base_url`` an
 ignores posted values of read-only fields). Nothing else in the admin writes them: the
 bulk actions only switch ``is_enabled``, and there is no import page.
 
+Each route shows its health (its circuit breaker, shared by every process) read-only: in
+the route list (read once for the page), on its page and in the model's route rows.
+
 A model's form (``catalog.forms.ModelAdminForm``) shows modalities as checkboxes and
 supported parameters as a list of names, storing the same JSON lists; prices read ``1.76``
 and ``0``, never ``1.760000000`` or ``0E-9``. The admin site's titles are set here too.
@@ -22,6 +25,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -33,6 +37,7 @@ from catalog.models import MODALITIES, Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
 from catalog.units import PRICE_UNITS, PriceUnit, decimal_text
 from catalog.validators import api_key_env_refusal
+from gateway.pipeline.health import RouteHealth, route_health
 
 # The admin's titles name the product (catalog's admin loads first: every app needs it).
 admin.site.site_header = settings.GATEWAY_SITE_NAME
@@ -106,9 +111,39 @@ class ProviderAdmin(admin.ModelAdmin):
         return bool(os.environ.get(obj.api_key_env))
 
 
-class RouteInline(admin.TabularInline):
+def _health_text(health: RouteHealth) -> str:
+    """A breaker as one short phrase: "closed", "closed, 2 failures", "open until … UTC"."""
+    failures = f"{health.failures} failure{'' if health.failures == 1 else 's'}"
+    if health.state == "open" and health.open_until is not None:
+        until = health.open_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"open until {until}" + (f", {failures}" if health.failures else "")
+    return f"closed, {failures}" if health.failures else "closed"
+
+
+class RouteHealthMixin:
+    """A read-only ``health`` column and field: the route's circuit breaker as every process
+    shares it (gateway.pipeline.health), read once for a whole list page."""
+
+    @admin.display(description="health")
+    def health(self, obj: Route) -> str:
+        if obj.pk is None:
+            return "–"
+        health = getattr(obj, "_health", None) or route_health([obj.pk])[obj.pk]
+        return _health_text(health)
+
+
+class RouteChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        shown = route_health(route.pk for route in self.result_list)
+        for route in self.result_list:
+            route._health = shown[route.pk]
+
+
+class RouteInline(RouteHealthMixin, admin.TabularInline):
     model = Route
-    fields = ["provider", "upstream_model", "priority", "weight", "is_enabled"]
+    fields = ["provider", "upstream_model", "priority", "weight", "is_enabled", "health"]
+    readonly_fields = ["health"]
     extra = 0
 
 
@@ -203,13 +238,25 @@ class ModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
-    list_display = ["model", "provider", "upstream_model", "priority", "weight", "is_enabled"]
+class RouteAdmin(RouteHealthMixin, admin.ModelAdmin):
+    list_display = [
+        "model",
+        "provider",
+        "upstream_model",
+        "priority",
+        "weight",
+        "is_enabled",
+        "health",
+    ]
+    readonly_fields = ["health"]
     list_filter = ["provider", "is_enabled"]
     search_fields = ["model__public_id", "upstream_model", "provider__slug"]
     list_select_related = ["model", "provider"]
     autocomplete_fields = ["model"]
     actions = [enable, disable]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
+        return RouteChangeList
 
 
 @admin.register(ModelAlias)
