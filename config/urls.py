@@ -15,6 +15,7 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
+    path("", include("gateway.docs.urls")),  # /openapi.json, /llms.txt, ... (gateway/docs)
     path("", include("gateway.console.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),

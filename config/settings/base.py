@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "csp",
     "corsheaders",
     "catalog",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
 # The API's requests skip the console's middleware (see config/handler.py).
 # The probes and /metrics (gateway/ops) too: no session, no cookie.
 API_PATH_PREFIXES = ("/v1/", "/api/v1/", "/healthz", "/readyz", "/metrics")
+# The machine-readable entry points (gateway/docs) too: public, no session.
+API_PATH_PREFIXES += ("/openapi.json", "/api-docs/", "/llms.txt", "/auth.md", "/.well-known/")
 API_MIDDLEWARE = [
     "gateway.api.middleware.RequestIdMiddleware",
     "gateway.api.middleware.AllowedHostMiddleware",  # before anything that reads the host
@@ -242,6 +245,41 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gateway.api.errors.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.api.negotiation.IgnoreAcceptNegotiation",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI (drf-spectacular; the schemas in gateway/api/schema/, served by gateway/docs) ---
+SPECTACULAR_SETTINGS = {
+    "OAS_VERSION": "3.1.0",
+    "TITLE": "LLM API gateway",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "An OpenAI- and Anthropic-compatible API for chat, completions, embeddings, responses "
+        "and media, paid from prepaid credits (1,000,000 credits = 1 USD). Authenticate with "
+        "`Authorization: Bearer sk-…` or `x-api-key: sk-…` (see /auth.md). Errors are "
+        '`{"error": {"message", "type", "code", "param"}}` (`Error`); under /v1/messages '
+        "Anthropic's shape (`AnthropicError`)."
+    ),
+    "SERVERS": [{"url": "/", "description": "this gateway"}],
+    "TAGS": [
+        {"name": "chat", "description": "Chat, completions, embeddings, responses, messages"},
+        {"name": "media", "description": "Images, videos, music: tasks and their polling"},
+        {"name": "files", "description": "Output files of media tasks"},
+        {"name": "models", "description": "The models and their prices"},
+        {"name": "generations", "description": "One request's record"},
+        {"name": "credits", "description": "Balance, packs and estimates"},
+        {"name": "keys", "description": "The calling key and, with a management key, /v1/keys"},
+    ],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "SCHEMA_PATH_PREFIX_TRIM": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["gateway.api.schema.document.keep_v1"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.api.schema.document.mark_public",
+    ],
+    "DISABLE_ERRORS_AND_WARNINGS": True,
 }
 
 # --- Billing ------------------------------------------------------------------------------------
