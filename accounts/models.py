@@ -125,6 +125,14 @@ class ApiKey(models.Model):
     rate_limit_rpm = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute; empty: no limit."
     )
+    self_route_provider = models.ForeignKey(
+        "catalog.UserProvider",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The owner's own provider this key routes to when a request names none.",
+    )
     revision = models.PositiveIntegerField(
         default=0,
         editable=False,

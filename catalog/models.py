@@ -7,6 +7,7 @@ by :func:`catalog.selectors.model_resolve`. A null price falls back as its unit 
 fallback price setting, the prompt price, or zero); zero means free.
 """
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -126,3 +127,36 @@ class CatalogRevision(models.Model):
 
     def __str__(self) -> str:
         return f"catalog revision {self.revision}"
+
+
+class UserProvider(models.Model):
+    """A user's own upstream ("bring your own provider"): requests of that user's keys may
+    be routed to it (``provider.only: ["my-…"]`` or a key's default). Its key is stored only
+    encrypted (``catalog.provider_keys``, Fernet with a key from the environment); the
+    console shows its last four characters and never the key. Routes to it are synthesized
+    per request with route id ``-pk``, so breakers never collide with catalog routes."""
+
+    class Dialect(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic"
+
+    # by the setting's name: the catalog imports no other app
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="own_providers"
+    )
+    name = models.CharField(max_length=60)
+    slug = models.SlugField(max_length=64, help_text="Public name: my-<name>, unique per user.")
+    dialect = models.CharField(max_length=16, choices=Dialect.choices)
+    base_url = models.URLField(max_length=500)
+    key_encrypted = models.TextField(help_text="Fernet token of the upstream key.")
+    key_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "slug"], name="userprovider_unique_user_slug")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slug} ({self.user_id})"

@@ -43,6 +43,10 @@ class RouteInfo:
     upstream_model: str
     priority: int
     weight: int
+    # A user's own provider (gateway.self_route): its key, decrypted for this request only
+    # (never in a repr), and a base URL that must pass the outbound address guard.
+    api_key: str = field(default="", repr=False)
+    is_user: bool = False
 
 
 @dataclass(frozen=True, slots=True)

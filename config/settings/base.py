@@ -245,7 +245,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gateway.api.errors.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.api.negotiation.IgnoreAcceptNegotiation",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "gateway.api.schema.autoschema.GatewayAutoSchema",
 }
 
 # --- OpenAPI (drf-spectacular; the schemas in gateway/api/schema/, served by gateway/docs) ---
@@ -393,6 +393,15 @@ GATEWAY_CALLBACK_ATTEMPTS = env.int("GATEWAY_CALLBACK_ATTEMPTS", default=8)
 GATEWAY_CALLBACK_TIMEOUT_SECONDS = env.float("GATEWAY_CALLBACK_TIMEOUT_SECONDS", default=10.0)
 # Local testing only: callbacks and fetched inputs may go to private and loopback addresses.
 GATEWAY_CALLBACKS_ALLOW_PRIVATE = env.bool("GATEWAY_CALLBACKS_ALLOW_PRIVATE", default=False)
+# Users' own providers (self-route, gateway.self_route): their keys are encrypted with
+# Fernet under GATEWAY_PROVIDER_KEYS_SECRET (a comma list: the first encrypts, every one
+# decrypts, for rotation); unset, a key derived from DJANGO_SECRET_KEY. Requests served by
+# one are charged GATEWAY_SELF_ROUTE_FEE_PERCENT of the listed price (0: nothing). Local
+# testing only: a user's provider may be on a private or loopback address.
+GATEWAY_PROVIDER_KEYS_SECRET = env.list("GATEWAY_PROVIDER_KEYS_SECRET", default=[])
+GATEWAY_SELF_ROUTE_FEE_PERCENT = Decimal(env("GATEWAY_SELF_ROUTE_FEE_PERCENT", default="0"))
+GATEWAY_SELF_ROUTE_ALLOW_PRIVATE = env.bool("GATEWAY_SELF_ROUTE_ALLOW_PRIVATE", default=False)
+GATEWAY_SELF_ROUTE_MAX_PER_USER = env.int("GATEWAY_SELF_ROUTE_MAX_PER_USER", default=20)
 # Where task outputs are copied (STORAGES["default"]): the filesystem under MEDIA_ROOT, or an
 # S3-compatible bucket through django-storages when MEDIA_S3_BUCKET is set.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")

@@ -38,6 +38,7 @@ from gateway.providers import Completion
 from gateway.providers.transport import deadline_scope
 from gateway.records.outcome import Outcome
 from gateway.records.services import generation_settle
+from gateway.self_route.routing import self_route_apply
 
 RATE_COUNTED = "gateway.rate_counted"  # the environ's rate-limit headers, once counted
 
@@ -105,6 +106,8 @@ def _admit(
     key = caller.api_key
     models = candidates_resolve(key, body)
     prefs = routing.provider_prefs(body)
+    # the caller's own providers, when the request or the key names them (gateway.self_route)
+    models = self_route_apply(key, body, models)
     models = [
         m for m in routing.max_price_filter(body, models) if routing.routes_plan(m.routes, prefs)
     ]

@@ -47,7 +47,11 @@ class AnthropicDialect(DialectBase):
     ) -> Response:
         key = api_key_for(route)
         return post_json(
-            route.base_url + "/v1/messages", body, headers=_headers(key, headers), secret=key
+            route.base_url + "/v1/messages",
+            body,
+            headers=_headers(key, headers),
+            secret=key,
+            user_url=route.is_user,
         )
 
     def complete(self, route: RouteInfo, body: dict[str, Any]) -> Completion:

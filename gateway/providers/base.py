@@ -142,6 +142,8 @@ def api_key_for(route: RouteInfo) -> str:
     """The upstream credential, read from the environment variable the provider names. A
     name that may not hold a provider key (``catalog.validators``; a row written around the
     admin and the import) is never read: the provider is not configured."""
+    if route.is_user:
+        return route.api_key  # a user's own provider carries its (decrypted) key
     if not route.api_key_env:
         return ""
     refusal = api_key_env_refusal(route.api_key_env)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from config.errors import DomainError
 from gateway.providers import transport
 from gateway.providers.base import ProviderError, upstream_status_error
 from gateway.providers.transport import ConnectFailed, Response, TransportError
@@ -19,11 +20,20 @@ __all__ = ["Response", "TransportError", "body_of", "error_message", "json_of", 
 USER_AGENT = "llm-gateway/0.1"
 
 
-def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], secret: str) -> Response:
+def post_json(
+    url: str,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    secret: str,
+    user_url: bool = False,
+) -> Response:
     """POST a JSON body to a provider's URL; ``secret`` is the credential among ``headers``
     (redacted from any error text). Transport failures and HTTP errors become ProviderError,
     retryable where another route may succeed. The response body is left unread: a stream
-    reads it as it arrives, anything else through ``json_of``."""
+    reads it as it arrives, anything else through ``json_of``. ``user_url``: a user's own
+    provider, whose address is checked when connecting and the connection pinned to it
+    (``transport.request(..., user_url=True)``) unless GATEWAY_SELF_ROUTE_ALLOW_PRIVATE."""
     headers = {"User-Agent": USER_AGENT, **headers}
     try:
         resp = transport.request(
@@ -33,7 +43,15 @@ def post_json(url: str, body: dict[str, Any], *, headers: dict[str, str], secret
             headers,
             connect_timeout=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
             read_timeout=settings.GATEWAY_UPSTREAM_READ_TIMEOUT,
+            user_url=user_url and not settings.GATEWAY_SELF_ROUTE_ALLOW_PRIVATE,
         )
+    except DomainError as exc:
+        # the guard refused the address the host resolves to now (DNS rebinding): nothing sent
+        raise ProviderError(
+            f"The provider's address is refused: {exc.message}",
+            retryable=False,
+            code="provider_not_configured",
+        ) from exc
     except ValueError as exc:
         # Not an http(s) URL with a host (an empty base_url), or a header value http.client
         # refuses (a key with a newline). Its text may hold the key: never shown.

@@ -51,7 +51,9 @@ def _post(route: RouteInfo, path: str, body: dict[str, Any]) -> Response:
     key = api_key_for(route)
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return post_json(route.base_url + path, body, headers=headers, secret=key)
+    return post_json(
+        route.base_url + path, body, headers=headers, secret=key, user_url=route.is_user
+    )
 
 
 def _completion(data: dict[str, Any]) -> Completion:

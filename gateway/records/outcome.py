@@ -50,7 +50,9 @@ class Outcome:
             user_id=self.user_id,
             api_key_id=self.api_key_id,
             model=self.model,
-            route_id=self.route_id,
+            # a user's own provider (negative route id, gateway.self_route) has no Route row:
+            # the record names it by ``provider`` and its attempts
+            route_id=self.route_id if self.route_id is None or self.route_id > 0 else None,
             provider=self.provider,
             upstream_model=self.upstream_model,
             surface=self.surface,

@@ -1,0 +1,1 @@
+"""Users' own providers (self-route): registration, routing, the console page."""
