@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.safestring import SafeString
+
 from gateway.api.schema.document import document, operations
+from gateway.docs.inline import inline_html
 
 
 @dataclass(frozen=True)
@@ -16,12 +19,20 @@ class Field:
     required: bool
     description: str
 
+    @property
+    def description_html(self) -> SafeString:
+        return inline_html(self.description)
+
 
 @dataclass(frozen=True)
 class Response:
     status: str
     description: str
     schema: str  # the body's component or type name ("" for none)
+
+    @property
+    def description_html(self) -> SafeString:
+        return inline_html(self.description)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,10 @@ class Operation:
     body: tuple[Field, ...]
     body_type: str
     responses: tuple[Response, ...]
+
+    @property
+    def description_html(self) -> SafeString:
+        return inline_html(self.description)
 
     @property
     def anchor(self) -> str:

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from gateway.api.schema.document import document, document_json
+from gateway.docs.inline import inline_html
 from gateway.docs.markdown import api_markdown, auth_markdown, llms_txt
 from gateway.docs.reference import reference
 
@@ -86,6 +87,7 @@ def reference_page(request: HttpRequest) -> HttpResponse:
         "docs/reference.html",
         {
             "info": document()["info"],
+            "description_html": inline_html(document()["info"].get("description", "")),
             "groups": [(tag, tags.get(tag, ""), items) for tag, items in groups.items()],
             "here": "api-reference",
         },

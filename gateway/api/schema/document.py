@@ -19,6 +19,7 @@ import orjson
 import gateway.api.schema as package
 
 V1 = "/v1/"
+_METHODS = {"get", "post", "put", "patch", "delete", "head"}
 
 
 def _import_modules() -> None:
@@ -41,10 +42,9 @@ def mark_public(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     (no key taken) so none is left unsaid."""
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
-            if method in {"get", "post", "put", "patch", "delete", "head"}:
-                # spectacular's [{}] ("anonymous allowed") for AllowAny: said as []
-                if operation.get("security", [{}]) == [{}]:
-                    operation["security"] = []
+            # spectacular's [{}] ("anonymous allowed") for AllowAny: said as []
+            if method in _METHODS and operation.get("security", [{}]) == [{}]:
+                operation["security"] = []
     return result
 
 
@@ -67,7 +67,7 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for path, item in document()["paths"].items():
         for method, operation in item.items():
-            if method in {"get", "post", "put", "patch", "delete", "head"}:
+            if method in _METHODS:
                 out.append((method.upper(), path, operation))
     return out
 
