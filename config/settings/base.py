@@ -61,7 +61,13 @@ MIDDLEWARE = [
 # The probes and /metrics (gateway/ops) too: no session, no cookie.
 API_PATH_PREFIXES = ("/v1/", "/api/v1/", "/healthz", "/readyz", "/metrics")
 # The machine-readable entry points (gateway/docs) too: public, no session.
-API_PATH_PREFIXES += ("/openapi.json", "/api-docs/", "/llms.txt", "/auth.md", "/.well-known/")
+API_PATH_PREFIXES += (
+    "/openapi.json",
+    "/api-docs/",
+    "/llms.txt",
+    "/auth.md",
+    "/.well-known/api-catalog",
+)
 API_MIDDLEWARE = [
     "gateway.api.middleware.RequestIdMiddleware",
     "gateway.api.middleware.AllowedHostMiddleware",  # before anything that reads the host

@@ -21,36 +21,38 @@ def _origin(request: HttpRequest) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-def _answer(body: bytes | str, content_type: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
+def _answer(request: HttpRequest, body: bytes | str, content_type: str) -> HttpResponse:
+    """The body; for HEAD its headers only (gunicorn, unlike Django's own server, would
+    send a body and then drop it with a warning)."""
+    response = HttpResponse(b"" if request.method == "HEAD" else body, content_type=content_type)
     response["Cache-Control"] = "public, max-age=300"
     return response
 
 
 @require_safe
 def openapi_json(request: HttpRequest) -> HttpResponse:
-    return _answer(document_json(), "application/json")
+    return _answer(request, document_json(), "application/json")
 
 
 @require_safe
 def api_docs_markdown(request: HttpRequest) -> HttpResponse:
-    return _answer(api_markdown(), MARKDOWN)
+    return _answer(request, api_markdown(), MARKDOWN)
 
 
 @require_safe
 def llms(request: HttpRequest) -> HttpResponse:
-    return _answer(llms_txt(_origin(request)), "text/plain; charset=utf-8")
+    return _answer(request, llms_txt(_origin(request)), "text/plain; charset=utf-8")
 
 
 @require_safe
 def auth(request: HttpRequest) -> HttpResponse:
-    return _answer(auth_markdown(_origin(request)), MARKDOWN)
+    return _answer(request, auth_markdown(_origin(request)), MARKDOWN)
 
 
 @require_safe
 def api_catalog(request: HttpRequest) -> HttpResponse:
     """RFC 9727: the API's linkset (RFC 9264), with the profile link the RFC registers.
-    HEAD gets the headers only (Django drops the body)."""
+    HEAD gets the headers only."""
     origin = _origin(request)
     linkset = {
         "linkset": [
@@ -65,7 +67,9 @@ def api_catalog(request: HttpRequest) -> HttpResponse:
         ]
     }
     response = _answer(
-        orjson.dumps(linkset), f'{LINKSET}; profile="https://www.rfc-editor.org/info/rfc9727"'
+        request,
+        orjson.dumps(linkset),
+        f'{LINKSET}; profile="https://www.rfc-editor.org/info/rfc9727"',
     )
     response["Link"] = (
         f'<{origin}/.well-known/api-catalog>; rel="api-catalog", '
