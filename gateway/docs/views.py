@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from gateway.api.schema.document import document, document_json
@@ -29,26 +30,31 @@ def _answer(request: HttpRequest, body: bytes | str, content_type: str) -> HttpR
     return response
 
 
+@csrf_exempt  # no cookie is read: a write is 405, not a CSRF 403
 @require_safe
 def openapi_json(request: HttpRequest) -> HttpResponse:
     return _answer(request, document_json(), "application/json")
 
 
+@csrf_exempt  # no cookie is read: a write is 405, not a CSRF 403
 @require_safe
 def api_docs_markdown(request: HttpRequest) -> HttpResponse:
     return _answer(request, api_markdown(), MARKDOWN)
 
 
+@csrf_exempt  # no cookie is read: a write is 405, not a CSRF 403
 @require_safe
 def llms(request: HttpRequest) -> HttpResponse:
     return _answer(request, llms_txt(_origin(request)), "text/plain; charset=utf-8")
 
 
+@csrf_exempt  # no cookie is read: a write is 405, not a CSRF 403
 @require_safe
 def auth(request: HttpRequest) -> HttpResponse:
     return _answer(request, auth_markdown(_origin(request)), MARKDOWN)
 
 
+@csrf_exempt  # no cookie is read: a write is 405, not a CSRF 403
 @require_safe
 def api_catalog(request: HttpRequest) -> HttpResponse:
     """RFC 9727: the API's linkset (RFC 9264), with the profile link the RFC registers.

@@ -117,3 +117,26 @@ def test_the_entry_points_through_the_api_chain(live_server: Any) -> None:
         assert response.headers["X-Request-Id"], path
     catalog = requests.get(live_server.url + "/.well-known/api-catalog", timeout=30).json()
     assert catalog["linkset"][0]["anchor"] == f"{live_server.url}/v1/"
+
+
+ENTRY_POINTS = [
+    "/openapi.json",
+    "/api-docs/index.md",
+    "/llms.txt",
+    "/auth.md",
+    "/.well-known/api-catalog",
+]
+
+
+def test_the_entry_points_refuse_what_they_do_not_answer(live_server: Any) -> None:
+    """Writes are 405 with Allow, a host not allowed is 400, odd queries change nothing;
+    never a 500."""
+    for path in ENTRY_POINTS:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            response = requests.request(method, live_server.url + path, data=b"{}", timeout=30)
+            assert response.status_code == 405, (method, path)
+            assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+        evil = requests.get(live_server.url + path, headers={"Host": "evil.example"}, timeout=30)
+        assert evil.status_code == 400, path
+        odd = requests.get(f"{live_server.url}{path}?x=%00&y=%ff%fe", timeout=30)
+        assert odd.status_code == 200, path
