@@ -11,7 +11,8 @@ resolves to, not on its text. The transport then connects to the address that wa
 differently a moment later (DNS rebinding) cannot redirect the call.
 
 Provider base URLs are the admin's and are not checked (a provider may run on the same
-machine or network).
+machine or network); a user's own provider's are (``gateway.self_route``), at registration
+and at every connection.
 """
 
 from __future__ import annotations
