@@ -13,7 +13,7 @@ from billing.models import Hold, LedgerEntry
 from gateway.models import Generation
 from gateway.pipeline import health
 from gateway.self_route.services import apikey_self_route_set
-from tests.factories import FAKE_SECRET, Account, AccountFactory, ModelFactory
+from tests.factories import ANTHROPIC_SECRET, FAKE_SECRET, Account, AccountFactory, ModelFactory
 from tests.fakes.upstream import FakeUpstream
 from tests.helpers import ApiClient, assert_error, assert_not_charged, chat_body
 from tests.self_route.conftest import START, USER_KEY, ProviderFactory
@@ -218,3 +218,39 @@ def test_an_unreadable_key_is_refused_without_calling_or_charging(
     assert_error(resp, 503, "provider_not_configured")
     assert upstream.requests == []
     assert_not_charged(owner, START)
+
+
+def test_an_anthropic_provider_of_ones_own_takes_the_messages_body_natively(
+    api: ApiClient,
+    owner: Account,
+    make_model: ModelFactory,
+    anthropic_provider: Any,
+    anthropic_upstream: Any,
+    make_own: ProviderFactory,
+) -> None:
+    # given a Claude model in the catalog and the user's own Anthropic-dialect upstream
+    make_model("test/claude", upstream_models=("claude",), route_provider=anthropic_provider)
+    make_own(
+        owner,
+        "claude box",
+        key=ANTHROPIC_SECRET,
+        dialect="anthropic",
+        base_url=anthropic_upstream.url,
+    )
+    resp = api.post(
+        "/v1/messages",
+        {
+            "model": "test/claude",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hello there"}],
+            "provider": {"only": ["my-claude-box"]},
+        },
+        account=owner,
+    )
+    assert resp.status_code == 200, resp.content
+    sent = anthropic_upstream.requests[-1]
+    assert sent["headers"].get("x-api-key") == ANTHROPIC_SECRET
+    assert sent["body"]["model"] == "claude"
+    gen = Generation.objects.get()
+    assert (gen.provider, gen.cost, gen.surface) == ("my-claude-box", 0, "messages")
+    assert_free(owner)
