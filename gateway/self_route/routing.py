@@ -69,9 +69,9 @@ def _only(body: dict[str, Any]) -> tuple[str, ...]:
 def _providers(key: ApiKey, body: dict[str, Any]) -> list[UserProvider] | None:
     """The caller's providers this request names (None: not self-routed)."""
     only = _only(body)
-    mine = [s for s in only if s.startswith(SLUG_PREFIX)]
+    mine = list(dict.fromkeys(s for s in only if s.startswith(SLUG_PREFIX)))
     if only and mine:
-        if len(mine) != len(only):
+        if any(not s.startswith(SLUG_PREFIX) for s in only):
             raise invalid(
                 "provider.only",
                 "provider.only may not mix your own providers (my-…) with the gateway's",
