@@ -33,11 +33,10 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from catalog.forms import ModelAdminForm, PriceInput
-from catalog.models import MODALITIES, Model, ModelAlias, Provider, Route, UserProvider
+from catalog.models import MODALITIES, Model, ModelAlias, Provider, Route
 from catalog.selectors import catalog_invalidate
 from catalog.units import PRICE_UNITS, PriceUnit, decimal_text
 from catalog.validators import api_key_env_refusal
-from config.admin_readonly import ReadOnlyAdmin
 from gateway.pipeline.health import RouteHealth, route_health
 
 # The admin's titles name the product (catalog's admin loads first: every app needs it).
@@ -266,15 +265,3 @@ class ModelAliasAdmin(admin.ModelAdmin):
     search_fields = ["alias", "model__public_id"]
     list_select_related = ["model"]
     autocomplete_fields = ["model"]
-
-
-@admin.register(UserProvider)
-class UserProviderAdmin(ReadOnlyAdmin):
-    """Users' own providers, read-only: their owners manage them on the console. The key's
-    token is not shown (only its last four characters)."""
-
-    list_display = ["slug", "user", "dialect", "base_url", "key_last4", "created_at"]
-    list_filter = ["dialect"]
-    search_fields = ["slug", "name", "user__email", "base_url"]
-    list_select_related = ["user"]
-    fields = ["user", "name", "slug", "dialect", "base_url", "key_last4", "created_at"]

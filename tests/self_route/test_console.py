@@ -182,14 +182,3 @@ def test_the_page_in_chromium_fits_both_widths(
     print(f"\nscreenshots in {ARTIFACTS.resolve()}")
     assert result["overflow"] <= 0
     assert severe({"providers": result}) == {}
-
-
-def test_the_admin_lists_providers_read_only_without_the_token(
-    admin_client: Client, owner: Account, make_own: ProviderFactory
-) -> None:
-    own = make_own(owner)
-    listing = admin_client.get("/admin/catalog/userprovider/")
-    assert listing.status_code == 200 and "my-home" in listing.content.decode()
-    page = admin_client.get(f"/admin/catalog/userprovider/{own.pk}/change/").content.decode()
-    assert own.key_encrypted not in page and USER_KEY not in page
-    assert admin_client.get("/admin/catalog/userprovider/add/").status_code == 403
