@@ -119,9 +119,9 @@ def auth_markdown(origin: str) -> str:
             "`Authorization: Bearer` is what OpenAI's clients send; `x-api-key` is what "
             "Anthropic's send. In the OpenAPI document they are the security schemes "
             f"`bearerAuth` and `apiKeyAuth` ([/openapi.json]({origin}/openapi.json)); either "
-            "one is enough. Public operations (`GET /v1/models`, `GET /v1/models/{model_id}`, "
-            "`GET /v1/credits/packs`, `POST /v1/credits/estimate`, `GET /v1/files/{token}`) "
-            "take no key.",
+            "one is enough. The public operations take no key: "
+            + ", ".join(f"`{o.method} {o.path}`" for o in reference() if o.auth == "public")
+            + ".",
             "",
             "## Key kinds",
             "",

@@ -54,6 +54,7 @@ def test_auth_md_names_both_headers_the_key_kinds_and_the_errors() -> None:
     assert response["Content-Type"] == "text/markdown; charset=utf-8"
     text = response.content.decode()
     assert "Authorization: Bearer sk-" in text and "x-api-key: sk-" in text
+    assert "take no key: `POST /v1/credits/estimate`, `GET /v1/credits/packs`," in text
     assert "Inference keys" in text and "Management keys" in text and "--management" in text
     for status, code in [
         (401, "invalid_api_key"),
