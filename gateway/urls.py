@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from gateway.api import credits, estimate, files, info, keys, media, surfaces
+from gateway.api import (
+    catalog_api,
+    credits,
+    estimate,
+    files,
+    info,
+    keys,
+    media,
+    pricing,
+    surfaces,
+)
 from gateway.api.views_errors import api_not_found
 
 urlpatterns = [
@@ -14,7 +24,10 @@ urlpatterns = [
     path("messages/count_tokens", info.CountTokensView.as_view(), name="messages-count-tokens"),
     path("responses", surfaces.ResponsesView.as_view(), name="responses"),
     path("models", info.ModelsView.as_view(), name="models"),
+    # before models/<path:model_id>, which would take "catalog" for a model id
+    path("models/catalog", catalog_api.ModelsCatalogView.as_view(), name="models-catalog"),
     path("models/<path:model_id>", info.ModelView.as_view(), name="model"),
+    path("pricing", pricing.PricingView.as_view(), name="pricing"),
     path("key", info.KeyView.as_view(), name="key"),
     path("keys", keys.KeysView.as_view(), name="keys"),
     path("keys/<str:key_hash>", keys.KeyDetailView.as_view(), name="key-detail"),
