@@ -10,17 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiViewExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 
 from gateway.api.schema.parts import (
     ANY_OBJECT,
     BILLED,
-    BODY,
     BOOL,
     IDEMPOTENCY_KEY,
-    JSON_PARSERS,
     INT,
-    KEYED,
+    JSON_PARSERS,
     NUM,
     STR,
     Schema,
