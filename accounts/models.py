@@ -77,9 +77,15 @@ class LimitReset(models.TextChoices):
     DAILY = "daily", "daily"
     WEEKLY = "weekly", "weekly"
     MONTHLY = "monthly", "monthly"
+    NEVER = "never", "never"
 
 
-LIMIT_PERIODS: dict[str, Period] = {"daily": "day", "weekly": "week", "monthly": "month"}
+LIMIT_PERIODS: dict[str, Period] = {
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "never": "never",
+}
 
 
 class KeyKind(models.TextChoices):
@@ -114,7 +120,7 @@ class ApiKey(models.Model):
         choices=LimitReset.choices,
         default=LimitReset.MONTHLY,
         help_text="When the spend limit starts over (UTC): each day, each week from Monday, "
-        "or each calendar month.",
+        "each calendar month, or never.",
     )
     allowed_models = models.JSONField(
         default=list, blank=True, help_text="Public ids or aliases; empty allows every model."

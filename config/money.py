@@ -5,8 +5,9 @@ price quoted in USD per 1M tokens is exactly credits per token. USD amounts are 
 never ``float``: ``credits_to_usd`` is exact for any number of credits.
 
 Spending periods (a key's monthly limit, and day or week limits) start at midnight UTC:
-the day itself, the Monday of the week (ISO), the first of the month. A period is named by
-its first day, as ``KeySpend.month`` is.
+the day itself, the Monday of the week (ISO), the first of the month; a limit that never
+resets has the one period ``NEVER_START``. A period is named by its first day, as
+``KeySpend.month`` is.
 
 This module imports nothing of the apps, so catalog, accounts, billing and gateway all use
 it without breaking the direction of their dependencies.
@@ -22,8 +23,11 @@ from django.utils import timezone
 
 CREDITS_PER_USD = 1_000_000
 
-Period = Literal["day", "week", "month"]
-PERIODS: tuple[Period, ...] = ("day", "week", "month")
+Period = Literal["day", "week", "month", "never"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month", "never")
+# The one period of a limit that never resets: every spend of such a key is counted in the
+# KeySpend row of this day, so the row never rolls over (and the reserve locks it as any).
+NEVER_START = dt.date(1970, 1, 1)
 
 
 def credits_to_usd(credits: int | Decimal) -> Decimal:
@@ -49,8 +53,8 @@ def usd_per_million_to_credits(usd: Decimal) -> Decimal:
 
 def period_start(period: Period = "month", now: dt.datetime | None = None) -> dt.date:
     """The first day (UTC) of the ``period`` holding ``now`` (the current time by default):
-    the day itself, the Monday of its ISO week, or the first of its month. A naive ``now``
-    is taken to be UTC."""
+    the day itself, the Monday of its ISO week, the first of its month, or ``NEVER_START``
+    for ``"never"`` whatever ``now``. A naive ``now`` is taken to be UTC."""
     now = now or timezone.now()
     today = (now.astimezone(dt.UTC) if timezone.is_aware(now) else now).date()
     if period == "month":
@@ -59,4 +63,6 @@ def period_start(period: Period = "month", now: dt.datetime | None = None) -> dt
         return today - dt.timedelta(days=today.weekday())
     if period == "day":
         return today
+    if period == "never":
+        return NEVER_START
     raise ValueError(f"period must be one of {', '.join(PERIODS)}: {period!r}")

@@ -17,11 +17,11 @@ from catalog.selectors import ResolvedModel, decimal_text, model_list, model_res
 from config.errors import ApiError
 from config.money import credits_to_usd, period_start
 from gateway.api.base import GatewayView, RecordsRefusals, json_response
+from gateway.api.keys_shape import key_data, usage_totals
 from gateway.api.request_body import json_body
 from gateway.pipeline import tokens
 from gateway.records.selectors import generation_detail, generation_get
 from gateway.surfaces.messages import messages_to_canonical
-from gateway.usage_selectors import key_period, key_period_spend
 
 # The endpoint /v1/models names for a model producing each media output (else chat).
 MEDIA_ENDPOINTS = (
@@ -132,49 +132,48 @@ class ModelView(APIView):
 
 
 class KeyView(GatewayView):
+    """The calling key, as OpenRouter's ``/v1/key``: the limit and usage in USD, each with its
+    exact ``*_credits`` integer (the same fields as ``/v1/keys``' data), and the account's
+    ``balance``, ``held``, ``available`` and ``spendable`` in credits."""
+
     key_kinds = frozenset({"inference", "management"})
 
     def get(self, request: Request) -> HttpResponse:
         key = request.auth
         account = key.user.credit_account
-        # usage from the rollups, which count every key; the limit's room from the key's
-        # tracked period (KeySpend, what the reserve enforces), which only a limited key has
-        limited = key.monthly_limit is not None
-        usage = key_period_spend([key.pk])[key.pk]
-        monthly = (
-            usage
-            if key_period(key) == "month"
-            else key_period_spend([key.pk], period="month")[key.pk]
-        )
+        shown = key_data(key, usage_totals([key]))
+        # the limit's room from the key's tracked period (KeySpend, what the reserve enforces)
         start = period_start(key.limit_period)
-        spent, held = key_month_spend(api_key_id=key.pk, month=start)
-        remaining = max(key.monthly_limit - spent - held, 0) if limited else None
+        _spent, held = key_month_spend(api_key_id=key.pk, month=start)
         spendable = spendable_get(
             account_id=account.pk,
             api_key_id=key.pk,
             monthly_limit=key.monthly_limit,
             month=start,
         )
+        fields = (
+            "label", "name", "is_management_key", "disabled",
+            "limit", "limit_remaining", "limit_reset",
+            "usage", "usage_daily", "usage_weekly", "usage_monthly",
+            "limit_credits", "limit_remaining_credits", "usage_credits",
+            "usage_daily_credits", "usage_weekly_credits", "usage_monthly_credits",
+            "allowed_models", "expires_at",
+        )  # fmt: skip
+        data = {name: shown[name] for name in fields}
         return json_response(
             {
                 "data": {
-                    "label": key.display,
-                    "name": key.name,
-                    "limit": key.monthly_limit,
-                    "limit_reset": key.limit_reset if limited else None,
-                    "usage": usage,
-                    "usage_monthly": monthly,
-                    "held": held,
-                    "limit_remaining": remaining,
+                    **data,
+                    "is_free_tier": False,
                     "balance": account.balance,
+                    "held": held,
                     "available": account.balance - account.held,
                     "spendable": spendable,
                     "rate_limit": {"requests": key.rate_limit_rpm, "interval": "1m"}
                     if key.rate_limit_rpm
                     else None,
-                    "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-                    "allowed_models": key.allowed_models,
-                    "units": "credits (1,000,000 = 1 USD)",
+                    "units": "limit, limit_remaining, usage*: USD; *_credits, balance, held, "
+                    "available, spendable: credits (1,000,000 = 1 USD)",
                 }
             }
         )

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.http import HttpResponse
 from rest_framework.request import Request
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, LimitReset
 from accounts.services import apikey_create, apikey_revoke, apikey_update
 from config.errors import ApiError
 from gateway.api.base import GatewayView, json_response
@@ -76,7 +76,7 @@ def _create_kwargs(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": values["name"],
         "monthly_limit": values.get("monthly_limit"),
-        "limit_reset": values.get("limit_reset") or "monthly",
+        "limit_reset": values.get("limit_reset") or LimitReset.NEVER,
         "allowed_models": values.get("allowed_models"),
         "allowed_ips": values.get("allowed_ips"),
         "rate_limit_rpm": values.get("rate_limit_rpm"),

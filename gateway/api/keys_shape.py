@@ -72,7 +72,7 @@ def key_data(key: ApiKey, usage: dict[str, dict[int, Any]]) -> dict[str, Any]:
         "is_management_key": key.kind == "management",
         "limit": usd(key.monthly_limit),
         "limit_remaining": usd(remaining),
-        "limit_reset": key.limit_reset if key.monthly_limit is not None else None,
+        "limit_reset": limit_reset_shown(key),
         "usage": usd(total),
         "usage_daily": usd(values["daily"]),
         "usage_weekly": usd(values["weekly"]),
@@ -117,11 +117,19 @@ def _limit(value: Any) -> int | None:
 
 
 def _limit_reset(value: Any) -> str:
-    if value is None:
-        return LimitReset.MONTHLY  # a limit counted over the calendar month by default
-    if value not in LimitReset.values:
-        raise _bad("limit_reset", "limit_reset must be daily, weekly, monthly or null")
+    if value is None or value == LimitReset.NEVER:
+        return LimitReset.NEVER  # OpenRouter's null: the limit never resets
+    if not isinstance(value, str) or value not in LimitReset.values:
+        raise _bad("limit_reset", "limit_reset must be daily, weekly, monthly or null (never)")
     return value
+
+
+def limit_reset_shown(key: ApiKey) -> str | None:
+    """``limit_reset`` as OpenRouter shows it: null for a limit that never resets and for a
+    key without a limit."""
+    if key.monthly_limit is None or key.limit_reset == LimitReset.NEVER:
+        return None
+    return key.limit_reset
 
 
 def _expires_at(value: Any) -> dt.datetime | None:

@@ -195,7 +195,7 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(
     assert Client().get("/v1/key", REMOTE_ADDR="127.0.0.1", **auth).status_code == 403
     api = Client().get("/v1/key", REMOTE_ADDR="10.1.2.3", **auth)
     assert api.status_code == 200
-    assert api.json()["data"]["limit"] == 2_500_000
+    assert api.json()["data"]["limit_credits"] == 2_500_000 and api.json()["data"]["limit"] == 2.5
 
 
 def test_key_with_defaults_has_no_limits_but_its_tier_s_rate_ceiling(

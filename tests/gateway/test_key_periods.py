@@ -54,17 +54,28 @@ def test_an_exhausted_limit_is_refused_until_the_key_s_next_period(
     assert account.balance() == START - 100 and account.held() == 0
     assert len(upstream.requests) == 1
     data = _info(api, account)
-    assert data["limit_reset"] == reset and data["limit"] == 150
-    assert (data["usage"], data["limit_remaining"], data["spendable"]) == (100, 50, 50)
-    assert data["usage_monthly"] == 100
+    assert data["limit_reset"] == reset and data["limit_credits"] == 150
+    assert data["limit"] == 0.00015 and data["limit_remaining"] == 0.00005
+    period_usage = "usage_daily_credits" if reset == "daily" else "usage_weekly_credits"
+    assert (data[period_usage], data["limit_remaining_credits"], data["spendable"]) == (
+        100,
+        50,
+        50,
+    )
+    assert data["usage_credits"] == data["usage_monthly_credits"] == 100
     # when the period is over
     before = start - STEP[reset]
     KeySpend.objects.filter(api_key_id=account.key.pk).update(month=before)
     UsageDaily.objects.filter(key_id=account.key.pk).update(day=before)
     # then the key has its whole limit again, and reports so
     data = _info(api, account)
-    assert (data["usage"], data["limit_remaining"], data["spendable"]) == (0, 150, 150)
-    assert data["usage_monthly"] == (100 if before >= period_start("month") else 0)
+    assert (data[period_usage], data["limit_remaining_credits"], data["spendable"]) == (
+        0,
+        150,
+        150,
+    )
+    assert data["usage_credits"] == 100  # in all: usage never resets
+    assert data["usage_monthly_credits"] == (100 if before >= period_start("month") else 0)
     again = api.post(URL, chat_body(text="hi"), account=account)
     assert again.status_code == 200, again.content
     assert _spends(account) == {before: (100, 0), start: (100, 0)}
@@ -87,7 +98,8 @@ def test_a_monthly_limit_counts_the_calendar_month(
     assert_error(api.post(URL, chat_body(text="hi"), account=account), 402, "key_limit_exceeded")
     data = _info(api, account)
     assert data["limit_reset"] == "monthly"
-    assert (data["usage"], data["usage_monthly"], data["limit_remaining"]) == (100, 100, 50)
+    assert (data["usage_credits"], data["usage_monthly_credits"]) == (100, 100)
+    assert data["limit_remaining_credits"] == 50 and data["limit_remaining"] == 0.00005
 
 
 def test_a_key_without_a_limit_has_no_reset(api: ApiClient, make_account: AccountFactory) -> None:

@@ -151,10 +151,12 @@ def test_key_shows_limit_usage_and_spendable_after_a_billed_request(
     assert info.status_code == 200, info.content
     assert info["X-Request-Id"].startswith("gen-")
     data = info.json()["data"]
-    assert data["limit"] == 5_000
-    assert data["usage"] == data["usage_monthly"] == 580
+    assert data["limit"] == 0.005 and data["limit_credits"] == 5_000
+    assert data["usage_credits"] == data["usage_monthly_credits"] == 580
+    assert data["usage"] == data["usage_daily"] == data["usage_monthly"] == 0.00058
     assert data["held"] == 0
-    assert data["limit_remaining"] == 5_000 - 580
+    assert data["limit_remaining_credits"] == 5_000 - 580 and data["limit_remaining"] == 0.00442
+    assert data["limit_reset"] == "monthly" and data["is_management_key"] is False
     assert data["balance"] == 1_000_000 - 580
     assert data["available"] == 1_000_000 - 580
     assert data["spendable"] == min(5_000 - 580, 1_000_000 - 580) == 4_420
@@ -175,8 +177,8 @@ def test_key_spendable_is_the_account_when_it_binds(
     assert api.post("/v1/chat/completions", chat_body(), account=account).status_code == 200
     data = api.get("/api/v1/key", account=account).json()["data"]
     # then
-    assert data["usage"] == 580
-    assert data["limit_remaining"] == 1_000_000 - 580
+    assert data["usage_credits"] == 580
+    assert data["limit_remaining_credits"] == 1_000_000 - 580
     assert data["balance"] == 2_000 - 580
     assert data["spendable"] == 2_000 - 580
 
@@ -187,7 +189,8 @@ def test_key_without_limits_shows_nulls(
     account = make_account(7_000, ignore_tier=True)  # no rate limit: only outside a tier
     data = api.get("/v1/key", account=account).json()["data"]
     assert data["limit"] is None and data["limit_remaining"] is None
-    assert data["usage"] == 0
+    assert data["usage"] == 0 and data["usage_credits"] == 0 and data["limit_credits"] is None
+    assert data["limit_reset"] is None
     assert data["balance"] == data["spendable"] == 7_000
     assert data["rate_limit"] is None and data["expires_at"] is None
 

@@ -35,9 +35,10 @@ def test_v1_key_reports_the_keys_real_usage(
     # when it asks for itself
     data = api.get("/v1/key", account=account).json()["data"]
     # then its usage is exactly what it was charged
-    assert data["usage"] == data["usage_monthly"] == sum(costs)
-    assert data["limit"] == limit
-    assert data["limit_remaining"] == (None if limit is None else limit - sum(costs))
+    assert data["usage_credits"] == data["usage_monthly_credits"] == sum(costs)
+    assert data["usage"] == sum(costs) / 1_000_000
+    assert data["limit_credits"] == limit
+    assert data["limit_remaining_credits"] == (None if limit is None else limit - sum(costs))
     assert key_period_spend([account.key.pk]) == {account.key.pk: sum(costs)}
 
 
