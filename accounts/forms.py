@@ -16,7 +16,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, AuthenticationForm,
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts.models import ApiKey, LimitReset, User
+from accounts.models import ApiKey, KeyKind, LimitReset, User
 from accounts.services import apikey_rate_limit_allowed
 from catalog.selectors import model_resolve
 from config.errors import DomainError
@@ -98,8 +98,8 @@ class ApiKeyCreateForm(forms.Form):
         min_value=Decimal(0),
         max_digits=12,
         decimal_places=6,
-        help_text="Per day, week or calendar month (UTC), as it resets below. Empty: no limit "
-        "beyond your balance.",
+        help_text="Per day, week or calendar month (UTC), or in all, as it resets below. Empty: "
+        "no limit beyond your balance.",
     )
     limit_reset = forms.ChoiceField(
         label="Spend limit resets",
@@ -107,6 +107,7 @@ class ApiKeyCreateForm(forms.Form):
             (LimitReset.DAILY, "Daily, at 00:00 UTC"),
             (LimitReset.WEEKLY, "Weekly, on Monday at 00:00 UTC"),
             (LimitReset.MONTHLY, "Monthly, on the 1st at 00:00 UTC"),
+            (LimitReset.NEVER, "Never: a total for the key's whole life"),
         ],
         initial=LimitReset.MONTHLY,
         required=False,
@@ -152,20 +153,60 @@ class ApiKeyCreateForm(forms.Form):
     def service_kwargs(self) -> dict[str, Any]:
         """Arguments for ``accounts.services.apikey_create``."""
         data = self.cleaned_data
-        usd = data["monthly_limit_usd"]
+        usd = data.get("monthly_limit_usd")  # absent from a management key's form
         day = data["expires_on"]
         return {
             "name": data["name"],
             "monthly_limit": None if usd is None else usd_to_credits(usd),
-            "limit_reset": data["limit_reset"]
+            "limit_reset": data.get("limit_reset")
             or self.initial.get("limit_reset", LimitReset.MONTHLY),
-            "allowed_models": data["allowed_models"],
+            "allowed_models": data.get("allowed_models", []),
             "allowed_ips": data["allowed_ips"],
             "rate_limit_rpm": data["rate_limit_rpm"],
             "expires_at": None
             if day is None
             else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC),
         }
+
+
+class ApiKeyNewForm(ApiKeyCreateForm):
+    """The console's new key: its kind too (fixed for the key's life). A management key
+    (``/v1/keys``) takes a name, allowed IPs, a rate limit and an expiry; the spend limit and
+    the model allowlist are an inference key's only (``INFERENCE_ONLY``)."""
+
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=[
+            (KeyKind.INFERENCE, "Inference: calls the models (chat, media, embeddings)"),
+            (KeyKind.MANAGEMENT, "Management: creates and manages keys through /v1/keys"),
+        ],
+        initial=KeyKind.INFERENCE,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    field_order = ["kind", "name"]
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data["kind"] or KeyKind.INFERENCE
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("kind") == KeyKind.MANAGEMENT:
+            for field in ("monthly_limit_usd", "allowed_models"):
+                if data.get(field) not in (None, []):
+                    self.add_error(field, MANAGEMENT_ONLY_ERROR)
+        return data
+
+    def service_kwargs(self) -> dict[str, Any]:
+        kwargs = {**super().service_kwargs(), "kind": self.cleaned_data["kind"]}
+        if kwargs["kind"] == KeyKind.MANAGEMENT:
+            kwargs.update(monthly_limit=None, limit_reset=LimitReset.MONTHLY, allowed_models=[])
+        return kwargs
+
+
+INFERENCE_ONLY = ("monthly_limit_usd", "limit_reset", "allowed_models")
+MANAGEMENT_ONLY_ERROR = "A management key calls no model: leave this empty."
 
 
 class ApiKeyEditForm(ApiKeyCreateForm):
@@ -193,6 +234,9 @@ class ApiKeyEditForm(ApiKeyCreateForm):
         self.fields[
             "rate_limit_rpm"
         ].help_text = "At most your tier's ceiling; empty gets the ceiling."
+        if api_key.kind == KeyKind.MANAGEMENT:
+            for field in INFERENCE_ONLY:  # a management key calls no model
+                del self.fields[field]
 
     def clean_expires_on(self) -> dt.date | None:
         day = self.cleaned_data["expires_on"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import EMAIL_TAKEN, ApiKeyCreateForm, ApiKeyEditForm, LoginForm, SignUpForm
+from accounts.forms import EMAIL_TAKEN, ApiKeyEditForm, ApiKeyNewForm, LoginForm, SignUpForm
 from accounts.models import ApiKey
 from accounts.selectors import apikey_list, apikey_period_spend_set
 from accounts.services import apikey_create, apikey_revoke, apikey_update, user_create
@@ -69,7 +69,7 @@ def keys(request: HttpRequest) -> HttpResponse:
     only until the next GET of this page, which pops it and shows it once (never logged,
     never in a message, ``Cache-Control: no-store``); a reload of that page shows it no
     more and creates nothing."""
-    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+    form = ApiKeyNewForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             # the tier's caps are applied by the service, under a lock of the user's row

@@ -47,3 +47,17 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     }
   });
 });
+
+// The new key form: the fields of an inference key only (data-kind-only) are hidden while
+// the management kind is chosen (the server refuses them for a management key anyway).
+document.querySelectorAll("input[name=kind]").forEach((radio) => {
+  const form = radio.form;
+  const sync = () => {
+    const kind = form.querySelector("input[name=kind]:checked")?.value || "inference";
+    form.querySelectorAll("[data-kind-only]").forEach((group) => {
+      group.hidden = group.dataset.kindOnly !== kind;
+    });
+  };
+  radio.addEventListener("change", sync);
+  sync();
+});

@@ -31,8 +31,8 @@ class Command(BaseCommand):
             "--limit-reset",
             choices=LimitReset.values,
             default=LimitReset.MONTHLY,
-            help="when the spend limit starts over (UTC): daily, weekly from Monday, or "
-            "monthly from the 1st (the default)",
+            help="when the spend limit starts over (UTC): daily, weekly from Monday, "
+            "monthly from the 1st (the default), or never (a total for the key's life)",
         )
         parser.add_argument(
             "--rate-limit",
