@@ -112,7 +112,15 @@ HEADERS = {
         "Key set",
         "Is enabled",
     ],
-    "catalog_route": ["Model", "Provider", "Upstream model", "Priority", "Weight", "Is enabled"],
+    "catalog_route": [
+        "Model",
+        "Provider",
+        "Upstream model",
+        "Priority",
+        "Weight",
+        "Is enabled",
+        "Health",
+    ],
     "gateway_generation": [
         "Time",
         "Request id",
