@@ -33,7 +33,7 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) > high:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) > high:
         raise ApiError(
             400, "invalid_parameter", f"{name} must be a whole number from 0 to {high}", param=name
         )
