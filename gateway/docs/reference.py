@@ -74,7 +74,8 @@ def type_name(schema: dict[str, Any]) -> str:
             return " | ".join(type_name(s) for s in schema[combinator])
     kind = schema.get("type", "object" if "properties" in schema else "any")
     if isinstance(kind, list):
-        return " | ".join(kind)
+        items = f" of {type_name(schema['items'])}" if "items" in schema else ""
+        return " | ".join(f"{k}{items}" if k == "array" else k for k in kind)
     if kind == "array":
         return f"array of {type_name(schema.get('items', {}))}"
     if "enum" in schema:

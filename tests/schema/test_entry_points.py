@@ -30,6 +30,8 @@ def test_the_markdown_reference_lists_every_operation() -> None:
     assert text.count("### Responses") == len(ops)
     keys = text.split("\n## POST /v1/keys\n", 1)[1].split("\n## ", 1)[0]
     assert "- Auth: bearerAuth or apiKeyAuth" in keys
+    assert "### Request body: " in keys and "| `name` | string | yes |" in keys
+    assert "| 401 | Error |" in keys
     models = text.split("\n## GET /v1/models\n", 1)[1].split("\n## ", 1)[0]
     assert "- Auth: public" in models
 
