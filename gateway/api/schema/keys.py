@@ -73,7 +73,14 @@ _FIELDS = {
     "limit_reset": enum("daily", "weekly", "monthly", null=True),
     "expires_at": nullable({**ISO, "description": "ISO 8601, in the future"}),
     "allowed_models": _STRINGS,
-    "allowed_ips": {**_STRINGS, "description": "addresses or CIDRs"},
+    # an address (a CIDR such as 10.0.0.0/8 is taken too)
+    "allowed_ips": nullable(
+        array(
+            {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+            maxItems=100,
+            description="addresses or CIDRs (10.0.0.0/8)",
+        )
+    ),
     "rate_limit_rpm": nullable({"type": "integer", "minimum": 1, "maximum": 1_000_000}),
 }
 KeyCreate = component("KeyCreateRequest", obj(_FIELDS, ("name",), extra=False))

@@ -68,8 +68,21 @@ BLOCK = {
         ),
     ]
 }
+# what the conversion keeps: an empty text or a block it cannot translate leaves the
+# message out, and a request left with no message is 400 messages_required
+_KEPT = {
+    "anyOf": [
+        obj({"type": enum("text"), "text": {"type": "string", "minLength": 1}}, ("type", "text")),
+        obj({"type": enum("image", "tool_use", "tool_result")}, ("type",)),
+    ]
+}
 _MESSAGE = obj(
-    {"role": enum("user", "assistant"), "content": {"anyOf": [STR, array(BLOCK)]}},
+    {
+        "role": enum("user", "assistant"),
+        "content": {
+            "anyOf": [{"type": "string", "minLength": 1}, array(BLOCK, minItems=1, contains=_KEPT)]
+        },
+    },
     ("role", "content"),
 )
 _TOOL = obj(
@@ -103,6 +116,10 @@ def _messages_body(*, max_tokens_required: bool) -> Schema:
                         {"type": STR, "budget_tokens": _MAX},
                         ("type",),
                         description="budget_tokens is required when type is enabled",
+                        **{
+                            "if": {"properties": {"type": {"const": "enabled"}}},
+                            "then": {"required": ["budget_tokens"]},
+                        },
                     ),
                     "metadata": obj(optional({"user_id": IDENT})),
                     "tools": array(_TOOL),
@@ -113,6 +130,10 @@ def _messages_body(*, max_tokens_required: bool) -> Schema:
                             "disable_parallel_tool_use": nullable(BOOL),
                         },
                         ("type",),
+                        **{
+                            "if": {"properties": {"type": {"const": "tool"}}},
+                            "then": {"required": ["name"]},
+                        },
                     ),
                 }
             ),
