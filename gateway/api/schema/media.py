@@ -28,7 +28,12 @@ from gateway.api.schema.parts import (
 
 STATUS = enum("pending", "running", "succeeded", "failed", "cancelled")
 _PROMPT = {"type": "string", "minLength": 1, "maxLength": 32000, "pattern": "\\S"}
-_MODEL = {"type": "string", "minLength": 1, "pattern": "^[^\\x00]*$"}
+_MODEL = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": "^[^\\x00]*$",
+    "examples": ["sandbox/image", "sandbox/video", "sandbox/music"],
+}
 _DIMENSION = nullable({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9:x._-]{0,31}$"})
 _URL = nullable(
     {
@@ -71,6 +76,28 @@ VideoRequest = component(
             "video_url": {**_URL, "description": "required for video-to-video"},
         },
         ("model", "prompt", "duration"),
+        allOf=[
+            {
+                "if": {
+                    "properties": {"input_mode": {"const": "image-to-video"}},
+                    "required": ["input_mode"],
+                },
+                "then": {
+                    "required": ["image_url"],
+                    "properties": {"image_url": {"type": "string"}},
+                },
+            },
+            {
+                "if": {
+                    "properties": {"input_mode": {"const": "video-to-video"}},
+                    "required": ["input_mode"],
+                },
+                "then": {
+                    "required": ["video_url"],
+                    "properties": {"video_url": {"type": "string"}},
+                },
+            },
+        ],
     ),
 )
 MusicRequest = component(
