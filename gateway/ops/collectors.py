@@ -78,21 +78,9 @@ def _route_states() -> dict[int, tuple[bool, int]]:
     """Route id -> (open, consecutive failures): every catalog route (closed unless its
     breaker says otherwise) and every route whose breaker has a state."""
     from catalog.selectors import model_list
+    from gateway.pipeline import health
 
     states = {r.id: (False, 0) for m in model_list() for r in m.routes}
-    try:
-        from gateway.pipeline import health
-    except ImportError:  # before the shared breakers: this process's own
-        return states | _local_states()
     for route_id, state in health.route_health_all().items():
         states[route_id] = (state.state == "open", state.failures)
     return states
-
-
-def _local_states() -> dict[int, tuple[bool, int]]:
-    from gateway.pipeline import routing
-
-    return {
-        route_id: (routing.route_is_open(route_id), breaker.failures)
-        for route_id, breaker in list(routing._breakers.items())
-    }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
@@ -77,6 +78,19 @@ _RECENT_MAX = 4096
 _recent: OrderedDict[str, None] = OrderedDict()
 
 
+@dataclass(frozen=True, slots=True)
+class _Surface:
+    duration: Histogram
+    upstream: Histogram
+    ttft: Histogram
+
+
+# The labelled children already made (``labels()`` takes a lock and builds its key on each
+# call): a request then costs dictionary lookups and the value writes.
+_requests: dict[tuple[str, str, str], Counter] = {}
+_surfaces: dict[str, _Surface] = {}
+
+
 class Record(Protocol):
     """What is read from a record: a ``GenerationRow`` or a ``Generation``."""
 
@@ -112,14 +126,23 @@ def _observe(record: Record, cost: int, model_known: bool) -> None:
         _recent.popitem(last=False)
     surface = record.surface
     model = record.model if model_known else _known(record.model)
-    REQUESTS.labels(surface, model, record.status).inc()
-    REQUEST_SECONDS.labels(surface).observe(record.latency_ms / 1000)
+    key = (surface, model, str(record.status))
+    counter = _requests.get(key)
+    if counter is None:
+        counter = _requests[key] = REQUESTS.labels(*key)
+    counter.inc()
+    by_surface = _surfaces.get(surface)
+    if by_surface is None:
+        by_surface = _surfaces[surface] = _Surface(
+            REQUEST_SECONDS.labels(surface),
+            UPSTREAM_SECONDS.labels(surface),
+            TTFT_SECONDS.labels(surface),
+        )
+    by_surface.duration.observe(record.latency_ms / 1000)
     if record.ttft_ms is not None:
-        TTFT_SECONDS.labels(surface).observe(record.ttft_ms / 1000)
-    if record.attempts:
-        upstream = UPSTREAM_SECONDS.labels(surface)
-        for attempt in record.attempts:
-            upstream.observe((attempt.get("ms") or 0) / 1000)
+        by_surface.ttft.observe(record.ttft_ms / 1000)
+    for attempt in record.attempts:
+        by_surface.upstream.observe((attempt.get("ms") or 0) / 1000)
     if record.prompt_tokens:
         _TOKENS_INPUT.inc(record.prompt_tokens)
     if record.completion_tokens:

@@ -54,6 +54,7 @@ def run_django(code: str, *, env: dict[str, str] | None = None) -> str:
         **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
+        "DJANGO_ALLOWED_HOSTS": "testserver",
         **(env or {}),
     }
     done = subprocess.run(
