@@ -194,7 +194,8 @@ class ApiKeyNewForm(ApiKeyCreateForm):
         data = super().clean()
         if data.get("kind") == KeyKind.MANAGEMENT:
             for field in ("monthly_limit_usd", "allowed_models"):
-                if data.get(field) not in (None, []):
+                if str(self.data.get(field) or "").strip():  # as sent, even if invalid
+                    self.errors.pop(field, None)
                     self.add_error(field, MANAGEMENT_ONLY_ERROR)
         return data
 
