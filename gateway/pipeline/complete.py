@@ -100,6 +100,20 @@ def admitting(caller: Caller) -> Iterator[None]:
         raise
 
 
+def _unroutable(has_routes: bool) -> ApiError:
+    """No model of the request can be tried. A model that has routes, all ruled out by the
+    request's own ``provider`` preferences or ``max_price``, is the client's choice, so a 404
+    that a retry cannot change (as OpenRouter answers it); a model without a usable route is
+    the operator's, 503."""
+    if has_routes:
+        return ApiError(
+            404,
+            "no_matching_route",
+            "No route of this model matches the request's provider preferences or max_price",
+        )
+    return ApiError(503, "no_route_available", "No route is available for this model")
+
+
 def _admit(
     caller: Caller, body: dict[str, Any], operation: str, native: Native | None
 ) -> Admission:
@@ -107,16 +121,13 @@ def _admit(
     models = candidates_resolve(key, body)
     prefs = routing.provider_prefs(body)
     # the caller's own providers, when the request or the key names them (gateway.self_route)
+    has_routes = any(m.routes for m in models)
     models = self_route_apply(key, body, models)
     models = [
         m for m in routing.max_price_filter(body, models) if routing.routes_plan(m.routes, prefs)
     ]
     if not models:
-        raise ApiError(
-            503,
-            "no_route_available",
-            "No route is available for this model under the request's provider preferences",
-        )
+        raise _unroutable(has_routes)
     if key.rate_limit_rpm:
         # counted once per request, also when it is planned again (gateway.pipeline.keycache)
         counted = caller.environ.get(RATE_COUNTED)

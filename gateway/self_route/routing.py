@@ -5,8 +5,8 @@ no ``only`` and its key has a default provider (``ApiKey.self_route_provider``).
 candidate model is served only by the caller's providers so named: one synthesized
 ``RouteInfo`` each, route id ``-UserProvider.pk`` (breakers and health never collide with
 catalog routes), carrying the decrypted key for this request. Slugs the caller does not
-own are dropped, so another user's ``my-x`` is exactly an unknown provider (503
-``no_route_available``, as for any provider no route has) and is never contacted.
+own are dropped, so another user's ``my-x`` is exactly an unknown provider (404
+``no_matching_route``, as for any provider no route has) and is never contacted.
 ``only`` may not mix the caller's providers with the catalog's: a request is priced
 either at the fee or at the listed price, never at one held and the other charged.
 

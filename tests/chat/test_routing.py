@@ -227,7 +227,7 @@ def test_no_fallbacks_means_the_failure_is_returned(
     ],
     ids=["only-unknown", "ignore-all", "order-unknown-no-fallbacks"],
 )
-def test_preferences_leaving_no_route_are_503_no_route_available(
+def test_preferences_leaving_no_route_are_404_no_matching_route(
     api: ApiClient,
     two_providers: dict[str, Route],
     account: Account,
@@ -236,8 +236,8 @@ def test_preferences_leaving_no_route_are_503_no_route_available(
 ) -> None:
     # when the preferences rule out every route of the model
     resp = api.post("/v1/chat/completions", chat_body("test/duo", provider=prefs), account=account)
-    # then nothing is tried and nothing charged
-    assert_error(resp, 503, "no_route_available")
+    # then nothing is tried and nothing charged: the client's own choice, not an outage
+    assert_error(resp, 404, "no_matching_route")
     assert upstream.requests == []
     assert_not_charged(account, START)
 
@@ -259,7 +259,7 @@ def test_max_price_skips_models_priced_above_it(
     )
 
 
-def test_max_price_below_every_model_is_503(
+def test_max_price_below_every_model_is_404(
     api: ApiClient, make_model: ModelFactory, account: Account, upstream: FakeUpstream
 ) -> None:
     # given only a model dearer than the request's cap
@@ -268,6 +268,6 @@ def test_max_price_below_every_model_is_503(
     # when
     resp = api.post("/v1/chat/completions", body, account=account)
     # then no route is left, and nothing was called or charged
-    assert_error(resp, 503, "no_route_available")
+    assert_error(resp, 404, "no_matching_route")
     assert upstream.requests == []
     assert_not_charged(account, START)

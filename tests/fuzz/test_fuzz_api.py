@@ -6,9 +6,8 @@ connection, to the live server, on /v1 and /api/v1, to a model behind the fake O
 upstream, one behind the fake Anthropic upstream and an embeddings model; about 4% go to
 a model whose upstreams always fail (the injected faults). Then:
 
-- no answer is >= 500, except 502 ``provider_error`` for an injected fault, and 503
-  ``no_route_available`` for a request whose ``provider`` preferences leave no route (the
-  documented answer);
+- no answer is >= 500, except 502 ``provider_error`` for an injected fault (a request whose
+  ``provider`` preferences leave no route is 404 ``no_matching_route``, counted apart);
 - every error is JSON in its surface's shape (Anthropic's under /v1/messages, its
   count_tokens and unknown paths below it; OpenAI's elsewhere);
 - no 4xx charged anything: no usage ledger entry and no charged record carries its request
@@ -121,7 +120,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
     answered_ids: set[str] = set()
     crashes: list[str] = []
     bad_shapes: list[str] = []
-    unroutable = 0  # 503 no_route_available: provider preferences that leave no route
+    unroutable = 0  # 404 no_matching_route: provider preferences that leave no route
     injected = 0  # 502 provider_error from a model whose upstreams always fail
     began = time.monotonic()
     # when every request is sent
@@ -136,7 +135,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
         if problem:
             bad_shapes.append(f"{resp.status_code} {problem}\n    {fuzz.describe()}")
         code = error_code(resp)
-        if resp.status_code == 503 and code == "no_route_available" and fuzz.has_provider:
+        if resp.status_code == 404 and code == "no_matching_route" and fuzz.has_provider:
             unroutable += 1
         elif resp.status_code == 502 and code == "provider_error" and fuzz.faulty:
             injected += 1
@@ -150,7 +149,7 @@ def test_no_generated_request_gets_a_server_error_or_is_charged_when_refused(
         print(
             f"\nfuzz: {REQUESTS} requests (seed {SEED}) in {seconds:.1f} s; "
             f"status {{{histogram}}}; 502 provider_error of injected upstream faults: "
-            f"{injected}; 503 no_route_available under the request's provider preferences: "
+            f"{injected}; 404 no_matching_route under the request's provider preferences: "
             f"{unroutable}; {len(refused_ids)} 4xx with a request id"
         )
     # then no request crashed the server and every error had its surface's shape

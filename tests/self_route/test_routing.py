@@ -135,8 +135,8 @@ def test_another_users_provider_is_an_unknown_provider_and_never_contacted(
     unknown = api.post(
         "/v1/chat/completions", chat_body(provider={"only": ["my-nothing"]}), account=stranger
     )
-    first = assert_error(theirs, 503, "no_route_available")
-    assert first == assert_error(unknown, 503, "no_route_available")
+    first = assert_error(theirs, 404, "no_matching_route")
+    assert first == assert_error(unknown, 404, "no_matching_route")
     assert upstream.requests == []
     assert_not_charged(stranger, START)
     # and another user's provider as a key default is refused

@@ -78,6 +78,7 @@ ERROR_CODES: dict[int, tuple[str, tuple[str, ...]]] = {
         "Not found",
         (
             "model_not_available",
+            "no_matching_route",
             "generation_not_found",
             "task_not_found",
             "file_not_found",
