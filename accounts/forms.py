@@ -104,10 +104,10 @@ class ApiKeyCreateForm(forms.Form):
     limit_reset = forms.ChoiceField(
         label="Spend limit resets",
         choices=[
-            (LimitReset.DAILY, "Daily, at 00:00 UTC"),
-            (LimitReset.WEEKLY, "Weekly, on Monday at 00:00 UTC"),
-            (LimitReset.MONTHLY, "Monthly, on the 1st at 00:00 UTC"),
-            (LimitReset.NEVER, "Never: a total for the key's whole life"),
+            (LimitReset.DAILY, "Daily (00:00 UTC)"),
+            (LimitReset.WEEKLY, "Weekly (Monday UTC)"),
+            (LimitReset.MONTHLY, "Monthly (the 1st, UTC)"),
+            (LimitReset.NEVER, "Never (the key's whole life)"),
         ],
         initial=LimitReset.MONTHLY,
         required=False,

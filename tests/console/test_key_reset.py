@@ -27,7 +27,7 @@ def _client(user: User) -> Client:
 def test_a_key_created_with_a_daily_limit_shows_it_per_day(owner: User) -> None:
     client = _client(owner)
     form = client.get("/keys/").content.decode()
-    assert 'name="limit_reset"' in form and "Weekly, on Monday at 00:00 UTC" in form
+    assert 'name="limit_reset"' in form and "Weekly (Monday UTC)" in form
     resp = client.post(
         "/keys/", {**FIELDS, "name": "d", "monthly_limit_usd": "2", "limit_reset": "daily"}
     )

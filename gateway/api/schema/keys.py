@@ -70,7 +70,8 @@ _FIELDS = {
         "pattern": "^[^\\x00]*\\S[^\\x00]*$",
     },
     "limit": nullable({"type": "number", "minimum": 0, "maximum": 1_000_000}),
-    "limit_reset": enum("daily", "weekly", "monthly", null=True),
+    # null or "never": the limit never resets (answers show null)
+    "limit_reset": enum("daily", "weekly", "monthly", "never", null=True),
     "expires_at": nullable({**ISO, "description": "ISO 8601, in the future"}),
     "allowed_models": _STRINGS,
     # an address (a CIDR such as 10.0.0.0/8 is taken too)
