@@ -56,31 +56,36 @@ def _routes() -> Iterator[Metric]:
     except Exception:
         log.exception("metrics: the route breakers could not be read")
         return
+    labels = ["route", "provider", "model"]
     is_open = GaugeMetricFamily(
         "gateway_route_circuit_open",
         "1 while the route's circuit breaker keeps it out of rotation, else 0.",
-        labels=["route"],
+        labels=labels,
     )
     failures = GaugeMetricFamily(
         "gateway_route_failures",
         "The route's consecutive failures counted by its breaker.",
-        labels=["route"],
+        labels=labels,
     )
     for route_id in sorted(states):
-        opened, count = states[route_id]
-        is_open.add_metric([str(route_id)], 1 if opened else 0)
-        failures.add_metric([str(route_id)], count)
+        opened, count, provider, model = states[route_id]
+        values = [str(route_id), provider, model]
+        is_open.add_metric(values, 1 if opened else 0)
+        failures.add_metric(values, count)
     yield is_open
     yield failures
 
 
-def _route_states() -> dict[int, tuple[bool, int]]:
-    """Route id -> (open, consecutive failures): every catalog route (closed unless its
-    breaker says otherwise) and every route whose breaker has a state."""
+def _route_states() -> dict[int, tuple[bool, int, str, str]]:
+    """Route id -> (open, consecutive failures, provider slug, model): every catalog route
+    (closed unless its breaker says otherwise) and every route whose breaker has a state (a
+    user's own provider, id -pk, is named ``self`` without its owner's slug)."""
     from catalog.selectors import model_list
     from gateway.pipeline import health
 
-    states = {r.id: (False, 0) for m in model_list() for r in m.routes}
+    names = {r.id: (r.provider_slug, m.public_id) for m in model_list() for r in m.routes}
+    states = {rid: (False, 0, *names[rid]) for rid in names}
     for route_id, state in health.route_health_all().items():
-        states[route_id] = (state.state == "open", state.failures)
+        provider, model = names.get(route_id, ("self" if route_id < 0 else "", ""))
+        states[route_id] = (state.state == "open", state.failures, provider, model)
     return states

@@ -164,8 +164,13 @@ def test_open_holds_and_the_breakers_are_read_at_scrape_time(
     # then the scrape shows them
     assert value(text, "gateway_holds_open") == 2
     assert value(text, "gateway_held_credits") == 4_000
-    assert value(text, "gateway_route_circuit_open", route=str(route)) == 1
-    assert value(text, "gateway_route_circuit_open", route=str(account_route("test/echo"))) == 0
+    bad = {"route": str(route), "provider": "fake", "model": "test/bad"}
+    assert value(text, "gateway_route_circuit_open", **bad) == 1
+    line = f'gateway_route_failures{{model="test/bad",provider="fake",route="{route}"}}'
+    assert line in text
+    echo = {"route": str(account_route("test/echo")), "provider": "fake", "model": "test/echo"}
+    assert 'gateway_route_circuit_open{model="test/echo",provider="fake",route=' in text
+    assert value(text, "gateway_route_circuit_open", **echo) == 0
     for hold in holds:
         credits_release(hold=hold)
     text = scrape()
