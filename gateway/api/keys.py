@@ -97,8 +97,12 @@ class KeyDetailView(ManagementView):
             if disable is True and not key.is_disabled:
                 apikey_revoke(api_key=key, actor=request.user)  # the console's revocation
             elif disable is False and key.is_disabled:
-                key.is_disabled = False
-                changed.append("is_disabled")
+                # revoking is final, as in the console (and the tier's key count holds)
+                raise ApiError(
+                    409,
+                    "key_revoked",
+                    "A revoked key cannot be enabled again; create a new key",
+                )
             for field, value in values.items():
                 if getattr(key, field) != value:
                     setattr(key, field, value)

@@ -24,6 +24,7 @@ from gateway.usage_selectors import key_period_spend
 
 MAX_LIMIT_USD = Decimal(1_000_000)
 MAX_LIST = 100
+EXPIRES_MAX = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 def usd(credits: int | None) -> float | None:
@@ -113,7 +114,11 @@ def _limit(value: Any) -> int | None:
         raise _bad("limit", "limit must be a number of USD, or null") from None
     if not amount.is_finite() or amount < 0 or amount > MAX_LIMIT_USD:
         raise _bad("limit", f"limit must be between 0 and {MAX_LIMIT_USD} USD")
-    return int(amount * CREDITS_PER_USD)
+    credits = amount * CREDITS_PER_USD
+    if credits != credits.to_integral_value():
+        # never rounded away silently (0.0000001 USD was stored as a limit of 0)
+        raise _bad("limit", "limit must be whole credits: at most 6 decimal places of USD")
+    return int(credits)
 
 
 def _limit_reset(value: Any) -> str:
@@ -145,6 +150,12 @@ def _expires_at(value: Any) -> dt.datetime | None:
         raise _bad("expires_at", "expires_at must be an ISO 8601 date and time, or null")
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
+    try:
+        when = when.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59-12:00 is past the last year a datetime holds
+        when = None
+    if when is None or when >= EXPIRES_MAX:
+        raise _bad("expires_at", "expires_at must be before 9999-01-01T00:00:00Z")
     if when <= timezone.now():
         raise _bad("expires_at", "expires_at must be in the future")
     return when

@@ -93,6 +93,7 @@ ERROR_CODES: dict[int, tuple[str, tuple[str, ...]]] = {
             "idempotency_conflict",
             "idempotency_in_progress",
             "idempotency_stream_used",
+            "key_revoked",
         ),
     ),
     411: ("Length required", ("length_required",)),

@@ -169,9 +169,11 @@ class KeyDetailSchema(OpenApiViewExtension):
             @extend_schema(
                 tags=["keys"],
                 summary="Change a key (name, disabled, limit, limit_reset, expires_at, allowlists)",
+                description="Disabling revokes the key, as the console does, and is final: "
+                "`disabled: false` on a revoked key is 409 `key_revoked`.",
                 parameters=[HASH],
                 request=KeyPatch,
-                responses={200: ok(KeyOne, "The key"), **error_set(404, *BODY, *KEYED)},
+                responses={200: ok(KeyOne, "The key"), **error_set(404, 409, *BODY, *KEYED)},
                 examples=[OpenApiExample("disable", value={"disabled": True}, request_only=True)],
             )
             def patch(self, request: Any, key_hash: str) -> Any:
