@@ -117,13 +117,16 @@ def refused(found: IdempotencyRecord, fingerprint: str) -> None:
 
 
 def finish(record: IdempotencyRecord, response: HttpResponse) -> None:
-    """Keep the claimer's answer (a 2xx or 4xx), mark a stream, or release the key (a 5xx or
-    a 429)."""
+    """Keep the claimer's answer (a 2xx), mark a stream, or release the key (any error).
+
+    An error charged nothing and is given back, as Stripe does with a request that failed
+    validation: a client that fixes its body (or tops up after a 402) retries with the same
+    key, rather than meeting the old 400 replayed or a 409 conflict with its own fix."""
     pending = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.PENDING)
     status = response.status_code
     if isinstance(response, StreamingHttpResponse):
         pending.update(state=IdempotencyRecord.State.STREAM, status=status)
-    elif status >= 500 or status == 429:
+    elif status >= 400:
         pending.delete()
     else:
         kept = {

@@ -150,15 +150,20 @@ def test_keys_are_scoped_to_the_api_key(
     assert IdempotencyRecord.objects.count() == 3
 
 
-def test_a_client_error_is_replayed_and_a_server_error_gives_the_key_back(
-    api: ApiClient, account: Account
-) -> None:
+def test_an_error_gives_the_key_back(api: ApiClient, account: Account) -> None:
     bad = chat_body(max_tokens=-1)
     refused = api.post(CHAT, bad, account=account, HTTP_IDEMPOTENCY_KEY="bad")
     assert refused.status_code == 400
+    # the same bad body runs again (nothing was kept), and the fixed body takes the key
     again = api.post(CHAT, bad, account=account, HTTP_IDEMPOTENCY_KEY="bad")
-    assert again.status_code == 400 and again["Idempotent-Replayed"] == "true"
-    assert again.content == refused.content and again["X-Request-Id"] == refused["X-Request-Id"]
+    assert again.status_code == 400 and "Idempotent-Replayed" not in again
+    assert again["X-Request-Id"] != refused["X-Request-Id"]
+    fixed = api.post(CHAT, chat_body(), account=account, HTTP_IDEMPOTENCY_KEY="bad")
+    assert fixed.status_code == 200 and "Idempotent-Replayed" not in fixed
+    replay = api.post(CHAT, chat_body(), account=account, HTTP_IDEMPOTENCY_KEY="bad")
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay["X-Request-Id"] == fixed["X-Request-Id"]
+    assert usage_entries(account) == 1
     for model, key in (("test/broken", "5xx"), ("test/limited", "429")):
         failed = api.post(CHAT, chat_body(model), account=account, HTTP_IDEMPOTENCY_KEY=key)
         assert failed.status_code >= 500 or failed.status_code == 429, failed.content
@@ -166,7 +171,7 @@ def test_a_client_error_is_replayed_and_a_server_error_gives_the_key_back(
         assert "Idempotent-Replayed" not in retry
         assert retry["X-Request-Id"] != failed["X-Request-Id"]
     assert not IdempotencyRecord.objects.filter(key__in=["5xx", "429"]).exists()
-    assert usage_entries(account) == 0
+    assert usage_entries(account) == 1
 
 
 def test_after_24_hours_the_key_runs_a_new_request(api: ApiClient, account: Account) -> None:
