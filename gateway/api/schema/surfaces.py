@@ -19,7 +19,6 @@ from gateway.api.schema.parts import (
     IDEMPOTENCY_KEY,
     INT,
     JSON_PARSERS,
-    NUM,
     STR,
     Schema,
     array,
@@ -240,7 +239,7 @@ def _stream(description: str) -> dict[Any, Any]:
     return {(200, "text/event-stream"): ok(SSE, description)}
 
 
-def _idempotent(**kwargs: Any) -> Any:
+def idempotent_post(**kwargs: Any) -> Any:
     return extend_schema(parameters=[IDEMPOTENCY_KEY], **kwargs)
 
 
@@ -254,7 +253,7 @@ class ChatCompletionsSchema(OpenApiViewExtension):
         class Fixed(self.target_class):  # type: ignore[name-defined,misc]
             parser_classes = JSON_PARSERS
 
-            @_idempotent(
+            @idempotent_post(
                 tags=["chat"],
                 summary="Create a chat completion (OpenAI)",
                 request=ChatRequest,
@@ -334,7 +333,7 @@ class CompletionsSchema(OpenApiViewExtension):
         class Fixed(self.target_class):  # type: ignore[name-defined,misc]
             parser_classes = JSON_PARSERS
 
-            @_idempotent(
+            @idempotent_post(
                 tags=["chat"],
                 summary="Create a text completion (OpenAI legacy)",
                 request=CompletionRequest,
@@ -346,79 +345,6 @@ class CompletionsSchema(OpenApiViewExtension):
                 examples=[
                     OpenApiExample(
                         "prompt", value={"model": "sandbox", "prompt": "Say hi"}, request_only=True
-                    )
-                ],
-            )
-            def post(self, request: Any) -> Any:
-                return super().post(request)
-
-        return Fixed
-
-
-_TOKENS = array({"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, minItems=1)
-EmbeddingsRequest = component(
-    "EmbeddingsRequest",
-    obj(
-        {
-            "model": MODEL,
-            "input": {
-                "anyOf": [
-                    {"type": "string", "minLength": 1},
-                    array({"type": "string", "minLength": 1}, minItems=1, maxItems=2048),
-                    _TOKENS,
-                    array(_TOKENS, minItems=1, maxItems=2048),
-                ]
-            },
-            **ROUTING,
-            **optional(
-                {
-                    "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536},
-                    "encoding_format": enum("float", "base64"),
-                    "user": IDENT,
-                }
-            ),
-        },
-        ("model", "input"),
-    ),
-)
-Embeddings = component(
-    "Embeddings",
-    obj(
-        {
-            "object": enum("list"),
-            "id": STR,
-            "model": STR,
-            "provider": STR,
-            "data": array(
-                obj({"object": STR, "index": INT, "embedding": {"anyOf": [array(NUM), STR]}})
-            ),
-            "usage": obj(
-                {"prompt_tokens": INT, "total_tokens": INT, "cost": INT},
-                ("prompt_tokens", "total_tokens", "cost"),
-            ),
-        },
-        ("object", "id", "model", "provider", "usage"),
-    ),
-)
-
-
-class EmbeddingsSchema(OpenApiViewExtension):
-    target_class = "gateway.api.surfaces.EmbeddingsView"
-
-    def view_replacement(self) -> type:
-        class Fixed(self.target_class):  # type: ignore[name-defined,misc]
-            parser_classes = JSON_PARSERS
-
-            @_idempotent(
-                tags=["chat"],
-                summary="Create embeddings (OpenAI)",
-                request=EmbeddingsRequest,
-                responses={200: ok(Embeddings, "The vectors and their cost"), **error_set(*BILLED)},
-                examples=[
-                    OpenApiExample(
-                        "one",
-                        value={"model": "text-embedding-3-small", "input": "hello"},
-                        request_only=True,
                     )
                 ],
             )
