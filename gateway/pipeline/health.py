@@ -14,9 +14,11 @@ Invariants:
 - a failure is one atomic step: one Lua script (HINCRBY, then open at the threshold), or one
   conditional ``UPDATE`` whose ``CASE`` expressions read the row's old values (PostgreSQL's
   row lock serialises concurrent ones): concurrent failures are all counted, none is lost;
-- a success on a route this process saw closed with zero failures less than
-  ``CACHE_SECONDS`` ago sends nothing; otherwise it sends one conditional write that changes
-  nothing unless there is something to reset (a failure count, or an open-until to come);
+- a success on a route this process's copy shows closed with zero failures (the copy routing
+  refreshed for this request) sends nothing, however long the request took; otherwise it
+  sends one conditional write that changes nothing unless there is something to reset (a
+  failure count, or an open-until to come). Failures another process records while the
+  request runs are left for that route's next success: the count errs towards opening;
 - reads are cheap: ``route_is_open`` answers from a per-process copy at most
   ``CACHE_SECONDS`` old, and ``health_prefetch`` refreshes every stale route of a request in
   one round trip (pipelined HMGETs, or one ``SELECT ... IN``). So another process sees a
@@ -288,13 +290,11 @@ def route_record(route_id: int, *, ok: bool, now: float | None = None) -> None:
         _remember(route_id, _fail(route_id, at))
         return
     seen = _cache.get(route_id)
-    if (
-        seen is not None
-        and seen.seen_at >= time.monotonic() - CACHE_SECONDS
-        and seen.failures == 0
-        and seen.open_until <= at
-    ):
-        return  # closed with no failures a moment ago: nothing to reset, nothing sent
+    if seen is not None and seen.failures == 0 and seen.open_until <= at:
+        # closed with no failures when this request was routed (routing refreshed the copy
+        # if it was over CACHE_SECONDS old): nothing to reset, nothing sent, however long the
+        # request took (a queued or streamed one outlives the copy's second)
+        return
     _succeed(route_id, at)
     _remember(route_id, _State())
 
